@@ -1,12 +1,81 @@
 /*
  * master_cf - read and check master.cf, the table of Postfix services
  *
- * (stub: being filled in by engineer B)
+ * What it does: splits master.cf into logical lines the way Postfix's
+ * readllines() does (a line that starts with white space continues the
+ * previous one; empty, blank and '#' lines are skipped, also in the middle
+ * of an entry), splits each logical line into words with Postfix's
+ * brace quoting ("-o { name = value with spaces }", "{ arg with spaces }"),
+ * checks the eight columns with postconf(1)'s own rules and texts, and
+ * returns one MasterEntry per service. resolveMasterEntry() turns the
+ * columns into values with Postfix 3.7's defaults for '-' (private y,
+ * unprivileged y, chroot n, wakeup 0, maxproc $default_process_limit) and
+ * master(8)'s stricter checks; parseInetServiceName() splits an inet
+ * service name into host and port.
+ *
+ * The lower-level pieces (readLogicalLines, splitMasterWords, extractBraced,
+ * splitNameValue, checkMasterFields) are exported for postconf's master.cf
+ * modes, which print and edit entries with the same rules.
+ *
+ * What it does not do: print or edit master.cf (src/postconf/
+ * postconf_master*.ts), expand $name in -o values, resolve host names,
+ * or know which daemon reads which parameter.
+ *
+ * DIAGNOSTICS
+ * parseMasterCf throws MasterCfError { file, line, reason } for a bad
+ * field count or a bad column value; `postconfText` is what postconf(1)
+ * prints after "fatal: " for the same input. Malformed braces and -o
+ * values are warnings (as in postconf), passed to the warn callback
+ * (default msgWarn). resolveMasterEntry throws MasterCfError with
+ * master(8)'s texts (field "wakeup_time": bad value: "?").
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { msgWarn } from '../util/msg.js';
 
-export type MasterServiceType = 'inet' | 'unix' | 'unix-dgram' | 'fifo' | 'pass';
+export const MASTER_CF_FILE = 'master.cf';
+/** Word separators in master.cf (Postfix's PCF_MASTER_BLANKS). */
+export const MASTER_BLANKS = ' \t\r\n';
+/** The grouping characters of Postfix 3.0+ ("{ ... }"). */
+export const MASTER_BRACES = '{}';
+/** Columns before the command arguments. */
+export const MASTER_MIN_FIELDS = 8;
+/** How much of a bad logical line readllines() quotes in its warning. */
+export const LOGICAL_LINE_QUOTE_LIMIT = 30;
+
+/** Column names as postconf -F prints them, in column order. */
+export const MASTER_FIELD_NAMES = [
+  'service',
+  'type',
+  'private',
+  'unprivileged',
+  'chroot',
+  'wakeup',
+  'process_limit',
+  'command',
+] as const;
+export type MasterFieldName = (typeof MASTER_FIELD_NAMES)[number];
+
+export const MASTER_FIELD = {
+  SERVICE: 0,
+  TYPE: 1,
+  PRIVATE: 2,
+  UNPRIV: 3,
+  CHROOT: 4,
+  WAKEUP: 5,
+  MAXPROC: 6,
+  CMD: 7,
+} as const;
+
+/** Service types postconf 3.7 accepts (MASTER_XPORT_NAME_*). */
+export const MASTER_SERVICE_TYPES = ['unix', 'unix-dgram', 'fifo', 'inet', 'pass'] as const;
+export type MasterServiceType = (typeof MASTER_SERVICE_TYPES)[number];
+
+/**
+ * Daemon options that take a value (the server skeletons' getopt string
+ * "cdDi:lm:n:o:r:s:St:uvVz"); used to find -o overrides like getopt does.
+ */
+export const DAEMON_OPTIONS_WITH_VALUE = 'imnorst';
 
 export interface MasterEntry {
   service: string;
@@ -15,20 +84,16 @@ export interface MasterEntry {
   unpriv: string;
   chroot: string;
   wakeup: string;
-  maxproc: string;
+  maxproc: string /* the columns as written, '-' kept */;
   command: string;
+  /** Words after the command; a "{ ... }" word is unwrapped (what the daemon gets in argv). */
   args: string[];
+  /** Every well-formed "-o name=value" among the daemon options, in order. */
   overrides: Array<{ name: string; value: string }>;
   file: string;
   line: number;
+  /** A '#'-commented entry; only parseMasterCf(..., { keepDisabled: true }) returns these. */
   disabled?: boolean;
-}
-
-export class MasterCfError extends Error {
-  constructor(readonly file: string, readonly line: number, message: string) {
-    super(message);
-    this.name = 'MasterCfError';
-  }
 }
 
 export interface ResolvedMasterEntry {
@@ -36,26 +101,344 @@ export interface ResolvedMasterEntry {
   unpriv: boolean;
   chroot: boolean;
   wakeupSeconds: number;
-  wakeupOnlyWhenUsed: boolean;
+  wakeupOnlyWhenUsed: boolean /* the '?' suffix */;
   maxproc: number;
 }
 
-export function parseMasterCf(_text: string, _file: string): MasterEntry[] {
-  return [];
+export class MasterCfError extends Error {
+  /** What postconf(1) prints after "fatal: " for this problem. */
+  readonly postconfText: string;
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+    postconfText?: string,
+  ) {
+    super(`${file}: line ${line}: ${reason}`);
+    this.name = 'MasterCfError';
+    this.postconfText = postconfText ?? `file ${file}: line ${line}: ${reason}`;
+  }
 }
 
-export function readMasterCf(configDir: string): MasterEntry[] {
-  const file = join(configDir, 'master.cf');
-  return parseMasterCf(readFileSync(file, 'utf8'), file);
+export type WarnFn = (text: string) => void;
+
+export interface LogicalLine {
+  text: string;
+  firstLine: number;
+  lastLine: number;
 }
 
-export function resolveMasterEntry(e: MasterEntry, defaults: { processLimit: number }): ResolvedMasterEntry {
-  return {
-    private: e.private !== 'n',
-    unpriv: e.unpriv !== 'n',
-    chroot: e.chroot === 'y',
-    wakeupSeconds: e.wakeup === '-' ? 0 : parseInt(e.wakeup, 10),
-    wakeupOnlyWhenUsed: e.wakeup.endsWith('?'),
-    maxproc: e.maxproc === '-' ? defaults.processLimit : parseInt(e.maxproc, 10),
+/** C isspace() for one character. */
+export function isSpace(ch: string | undefined): boolean {
+  return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\v' || ch === '\f';
+}
+
+function isBlankOrComment(line: string): boolean {
+  let i = 0;
+  while (i < line.length && isSpace(line[i])) i++;
+  return i === line.length || line[i] === '#';
+}
+
+/**
+ * Splits text into logical lines as readllines() does. Continuation lines
+ * are joined without the newline; a logical line that starts with white
+ * space is reported through warn and dropped.
+ */
+export function readLogicalLines(text: string, path: string, warn: WarnFn = msgWarn): LogicalLine[] {
+  const physical = text.split('\n');
+  if (physical.length > 0 && physical[physical.length - 1] === '') physical.pop();
+  const out: LogicalLine[] = [];
+  let current: LogicalLine | null = null;
+  const finish = (): void => {
+    if (current === null) return;
+    if (isSpace(current.text[0])) {
+      const t = current.text;
+      const more = t.length > LOGICAL_LINE_QUOTE_LIMIT ? '...' : '';
+      warn(`${path}: logical line must not start with whitespace: "${t.slice(0, LOGICAL_LINE_QUOTE_LIMIT)}${more}"`);
+    } else {
+      out.push(current);
+    }
+    current = null;
   };
+  physical.forEach((line, index) => {
+    const lineNo = index + 1;
+    if (isBlankOrComment(line)) return;
+    if (current !== null && isSpace(line[0])) {
+      current.text += line;
+      current.lastLine = lineNo;
+      return;
+    }
+    finish();
+    current = { text: line, firstLine: lineNo, lastLine: lineNo };
+  });
+  finish();
+  return out;
+}
+
+/** Postfix mystrtokq(): words separated by blanks, not split inside balanced braces. */
+export function splitMasterWords(text: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  const n = text.length;
+  for (;;) {
+    while (i < n && MASTER_BLANKS.includes(text[i])) i++;
+    if (i >= n) break;
+    const start = i;
+    let level = 0;
+    for (; i < n; i++) {
+      const ch = text[i];
+      if (ch === MASTER_BRACES[0]) level++;
+      else if (level > 0 && ch === MASTER_BRACES[1]) level--;
+      else if (level === 0 && MASTER_BLANKS.includes(ch)) break;
+    }
+    words.push(text.slice(start, i));
+  }
+  return words;
+}
+
+/** Length of the balanced "{...}" prefix of s, or 0 when unbalanced (Postfix balpar). */
+function balancedLength(s: string): number {
+  let level = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === MASTER_BRACES[0]) level++;
+    else if (s[i] === MASTER_BRACES[1]) {
+      level--;
+      if (level === 0) return i + 1;
+    }
+  }
+  return 0;
+}
+
+function trimSpaces(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isSpace(s[a])) a++;
+  while (b > a && isSpace(s[b - 1])) b--;
+  return s.slice(a, b);
+}
+
+/**
+ * Postfix extpar(..., EXTPAR_FLAG_STRIP): the text inside "{ ... }" with
+ * surrounding blanks removed, and Postfix's error text when the braces are
+ * not right (the text is then what Postfix would use anyway).
+ */
+export function extractBraced(word: string): { text: string; error?: string } {
+  if (word[0] !== MASTER_BRACES[0]) {
+    return { text: trimSpaces(word), error: `no '${MASTER_BRACES[0]}' at start of text in "${word}"` };
+  }
+  const len = balancedLength(word);
+  if (len === 0) {
+    return { text: trimSpaces(word.slice(1)), error: `missing '${MASTER_BRACES[1]}' in "${word}"` };
+  }
+  const inner = trimSpaces(word.slice(1, len - 1));
+  if (len !== word.length) {
+    return { text: inner, error: `syntax error after '${MASTER_BRACES[1]}' in "${word}"` };
+  }
+  return { text: inner };
+}
+
+/** Postfix split_nameval(): "name = value" with blanks trimmed, or its error text. */
+export function splitNameValue(text: string): { name: string; value: string } | { error: string } {
+  let i = 0;
+  while (i < text.length && isSpace(text[i])) i++;
+  if (i >= text.length || text[i] === '=') return { error: 'missing attribute name' };
+  const nameStart = i;
+  while (i < text.length && !isSpace(text[i]) && text[i] !== '=') i++;
+  const name = text.slice(nameStart, i);
+  while (i < text.length && isSpace(text[i])) i++;
+  if (text[i] !== '=') return { error: "missing '=' after attribute name" };
+  i++;
+  while (i < text.length && isSpace(text[i])) i++;
+  let end = text.length;
+  while (end > i && isSpace(text[end - 1])) end--;
+  return { name, value: text.slice(i, end) };
+}
+
+function isDigits(s: string): boolean {
+  return /^[0-9]*$/.test(s);
+}
+
+/**
+ * postconf's column checks. Returns null when the columns are fine, else
+ * the text postconf prints after "fatal: " (raw is the entry as read, with
+ * newlines shown as spaces).
+ */
+export function checkMasterFields(words: readonly string[], raw: string): string | null {
+  const shown = raw.replace(/\n/g, ' ');
+  const type = words[MASTER_FIELD.TYPE];
+  if (!(MASTER_SERVICE_TYPES as readonly string[]).includes(type)) {
+    return `invalid ${MASTER_FIELD_NAMES[MASTER_FIELD.TYPE]} field "${type}" in "${shown}"`;
+  }
+  for (let f: number = MASTER_FIELD.PRIVATE; f <= MASTER_FIELD.CHROOT; f++) {
+    const v = words[f];
+    if (v.length !== 1 || !'yn-'.includes(v)) return `invalid ${MASTER_FIELD_NAMES[f]} field "${v}" in "${shown}"`;
+  }
+  const wakeup = words[MASTER_FIELD.WAKEUP];
+  // As postconf: an optional trailing '?', then '-' or only digits (even none).
+  const wakeupCore = wakeup.endsWith('?') ? wakeup.slice(0, -1) : wakeup;
+  if (wakeupCore !== '-' && !isDigits(wakeupCore)) {
+    return `invalid ${MASTER_FIELD_NAMES[MASTER_FIELD.WAKEUP]} field "${wakeup}" in "${shown}"`;
+  }
+  const maxproc = words[MASTER_FIELD.MAXPROC];
+  if (maxproc !== '-' && !isDigits(maxproc)) {
+    return `invalid ${MASTER_FIELD_NAMES[MASTER_FIELD.MAXPROC]} field "${maxproc}" in "${shown}"`;
+  }
+  return null;
+}
+
+/** "-o" overrides among the daemon options, found the way getopt would. */
+function findOverrides(args: readonly string[], warn: WarnFn): Array<{ name: string; value: string }> {
+  const overrides: Array<{ name: string; value: string }> = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg[0] !== '-' || arg === '--' || arg === '-') break;
+    for (let j = 1; j < arg.length; j++) {
+      const letter = arg[j];
+      if (!DAEMON_OPTIONS_WITH_VALUE.includes(letter)) continue;
+      let value: string | undefined;
+      if (j + 1 < arg.length) value = arg.slice(j + 1);
+      else value = args[++i];
+      if (letter === 'o' && value !== undefined) {
+        const nv = splitNameValue(value);
+        if ('error' in nv) warn(`${MASTER_CF_FILE}: ${nv.error}: "${value}"`);
+        else overrides.push(nv);
+      }
+      break;
+    }
+  }
+  return overrides;
+}
+
+export interface ParseMasterCfOptions {
+  warn?: WarnFn;
+  /** Also return '#'-commented lines that parse as entries (disabled: true). */
+  keepDisabled?: boolean;
+}
+
+function entryFromWords(words: string[], raw: string, file: string, line: number, warn: WarnFn): MasterEntry {
+  if (words.length < MASTER_MIN_FIELDS) throw new MasterCfError(file, line, 'bad field count');
+  const bad = checkMasterFields(words, raw);
+  if (bad !== null) throw new MasterCfError(file, line, bad, bad);
+  const args = words.slice(MASTER_MIN_FIELDS).map((w) => {
+    if (w[0] !== MASTER_BRACES[0]) return w;
+    const r = extractBraced(w);
+    if (r.error !== undefined) warn(`${MASTER_CF_FILE}: ${r.error}`);
+    return r.text;
+  });
+  return {
+    service: words[MASTER_FIELD.SERVICE],
+    type: words[MASTER_FIELD.TYPE] as MasterServiceType,
+    private: words[MASTER_FIELD.PRIVATE],
+    unpriv: words[MASTER_FIELD.UNPRIV],
+    chroot: words[MASTER_FIELD.CHROOT],
+    wakeup: words[MASTER_FIELD.WAKEUP],
+    maxproc: words[MASTER_FIELD.MAXPROC],
+    command: words[MASTER_FIELD.CMD],
+    args,
+    overrides: findOverrides(args, warn),
+    file,
+    line,
+  };
+}
+
+/** Commented-out entries: "#name type ..." with "#   continuation" lines. */
+function disabledEntries(text: string, file: string): MasterEntry[] {
+  const uncommented = text
+    .split('\n')
+    .map((l) => (l.startsWith('#') ? l.slice(1) : '#'))
+    .join('\n');
+  const out: MasterEntry[] = [];
+  for (const ll of readLogicalLines(uncommented, file, () => {})) {
+    const words = splitMasterWords(ll.text);
+    try {
+      const e = entryFromWords(words, ll.text, file, ll.firstLine, () => {});
+      out.push({ ...e, disabled: true });
+    } catch {
+      // Ordinary comment text, not an entry.
+    }
+  }
+  return out;
+}
+
+/** Parses master.cf text; file names the file in errors. */
+export function parseMasterCf(text: string, file: string, opts: ParseMasterCfOptions = {}): MasterEntry[] {
+  const warn = opts.warn ?? msgWarn;
+  const entries: MasterEntry[] = [];
+  for (const ll of readLogicalLines(text, file, warn)) {
+    entries.push(entryFromWords(splitMasterWords(ll.text), ll.text, file, ll.firstLine, warn));
+  }
+  if (opts.keepDisabled) {
+    entries.push(...disabledEntries(text, file));
+    entries.sort((a, b) => a.line - b.line);
+  }
+  return entries;
+}
+
+/** Reads configDir/master.cf (a missing file is an error, as for master(8)). */
+export function readMasterCf(configDir: string, opts: ParseMasterCfOptions = {}): MasterEntry[] {
+  const file = join(configDir, MASTER_CF_FILE);
+  return parseMasterCf(readFileSync(file, 'utf8'), file, opts);
+}
+
+function resolveBool(e: MasterEntry, value: string, name: string, defaultValue: boolean): boolean {
+  if (value === '-') return defaultValue;
+  if (value === 'y') return true;
+  if (value === 'n') return false;
+  throw new MasterCfError(e.file, e.line, `field "${name}": bad value: "${value}"`);
+}
+
+function resolveInt(e: MasterEntry, value: string, name: string, defaultValue: number): number {
+  if (value === '-') return defaultValue;
+  const m = /^[0-9]+/.exec(value);
+  if (!m) throw new MasterCfError(e.file, e.line, `field "${name}": bad value: "${value}"`);
+  return parseInt(m[0], 10);
+}
+
+/** Column values with Postfix 3.7's defaults for '-', checked as master(8) does. */
+export function resolveMasterEntry(e: MasterEntry, defaults: { processLimit: number }): ResolvedMasterEntry {
+  const priv = resolveBool(e, e.private, 'private', true);
+  if (e.type === 'inet' && priv) throw new MasterCfError(e.file, e.line, 'inet service cannot be private');
+  const unpriv = resolveBool(e, e.unpriv, 'unprivileged', true);
+  const chroot = resolveBool(e, e.chroot, 'chroot', false);
+  const wakeupSeconds = resolveInt(e, e.wakeup, 'wakeup_time', 0);
+  const maxproc = resolveInt(e, e.maxproc, 'max_proc', defaults.processLimit);
+  return {
+    private: priv,
+    unpriv,
+    chroot,
+    wakeupSeconds,
+    wakeupOnlyWhenUsed: wakeupSeconds > 0 && e.wakeup.endsWith('?'),
+    maxproc,
+  };
+}
+
+/**
+ * An inet service name: "port", "host:port", "[v6addr]:port". host is ''
+ * for a bare port (listen on inet_interfaces). Returns Postfix host_port's
+ * error text for a malformed name.
+ */
+export function parseInetServiceName(name: string): { host: string; port: string } | { error: string } {
+  let host: string;
+  let port: string;
+  if (name.startsWith('[')) {
+    const close = name.indexOf(']');
+    if (close < 0) return { error: 'missing "]"' };
+    host = name.slice(1, close);
+    const rest = name.slice(close + 1);
+    if (rest === '') port = '';
+    else if (rest.startsWith(':')) port = rest.slice(1);
+    else return { error: 'garbage after "]"' };
+  } else {
+    const colon = name.lastIndexOf(':');
+    if (colon >= 0) {
+      host = name.slice(0, colon);
+      port = name.slice(colon + 1);
+    } else {
+      host = '';
+      port = name;
+    }
+  }
+  if (port === '' || !/^[A-Za-z0-9_-]+$/.test(port)) return { error: 'valid port number required' };
+  if (host !== '' && !/^[A-Za-z0-9.:_%-]+$/.test(host)) return { error: 'valid hostname or network address required' };
+  return { host, port };
 }

@@ -1,0 +1,125 @@
+/*
+ * protocol - one typed declaration per internal service protocol
+ *
+ * What it does: defineProtocol() takes a protocol's name (the one its
+ * server announces, MAIL_ATTR_PROTO.*), its request fields and reply
+ * fields (attr0 types str/int/long/bool/data/hash with per-field limits)
+ * and the frame limits, and gives back everything both ends need: the
+ * TypeScript request/reply types (RequestOf<P>, ReplyOf<P>), the encoders
+ * and decoders, the server's announcement (Postfix 3.x servers send
+ * "protocol" = <name> as a list of its own right after accept) and the
+ * client's check of it, and a PROTOCOL text for a daemon's header.
+ *
+ *   const FLUSH = defineProtocol({
+ *     name: MAIL_ATTR_PROTO.FLUSH,
+ *     request: { [MAIL_ATTR.REQ]: attr.str(), [MAIL_ATTR.SITE]: attr.str({ optional: true }) },
+ *     reply: { [MAIL_ATTR.STATUS]: attr.int() },
+ *   });
+ *
+ * Object key order is wire order. Requests whose layout depends on the
+ * request name use optional fields.
+ *
+ * What it does not do: sockets, timeouts, retries (attr_clnt.ts,
+ * attr_serv.ts), or streams of several reply lists (use Attr0Stream).
+ *
+ * DIAGNOSTICS
+ * Decoders return ScanResult (never throw); encoders throw Attr0Error on
+ * a caller bug (a wrong-typed value, a NUL byte in a string).
+ */
+import {
+  ATTR0_DEFAULT_LIMITS,
+  type Attr0Frame,
+  type Attr0Limits,
+  encodeAttr0,
+} from '../../util/attr0.js';
+import { type FieldList, type Fields, type ScanResult, printFields, scanFields } from '../../util/attr0_scan.js';
+import { MAIL_ATTR } from '../mail_proto.js';
+
+export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldList> {
+  /** Announced protocol name, e.g. MAIL_ATTR_PROTO.FLUSH. */
+  name: string;
+  /** Whether the server announces itself first (default true, as Postfix 3.x). */
+  announce?: boolean;
+  request: Req;
+  reply: Rep;
+  /** Strict (default) or lenient decoding, per direction. */
+  strictRequest?: boolean;
+  strictReply?: boolean;
+  /** Frame limits for both directions (defaults: ATTR0_DEFAULT_LIMITS). */
+  limits?: Partial<Attr0Limits>;
+}
+
+export interface Protocol<Req extends FieldList = FieldList, Rep extends FieldList = FieldList> {
+  readonly name: string;
+  readonly announce: boolean;
+  readonly request: Req;
+  readonly reply: Rep;
+  readonly strictRequest: boolean;
+  readonly strictReply: boolean;
+  readonly limits: Readonly<Attr0Limits>;
+  encodeRequest(r: Fields<Req>): Buffer;
+  decodeRequest(frame: Attr0Frame): ScanResult<Fields<Req>>;
+  encodeReply(r: Fields<Rep>): Buffer;
+  decodeReply(frame: Attr0Frame): ScanResult<Fields<Rep>>;
+  /** The bytes a server sends right after accepting a connection. */
+  announcement(): Buffer;
+  /** Checks a received announcement list (strict: exactly protocol=<name>). */
+  checkAnnouncement(frame: Attr0Frame): ScanResult<void>;
+  /** A PROTOCOL section for a daemon's header comment. */
+  describe(): string;
+}
+
+export type AnyProtocol = Protocol<any, any>;
+export type RequestOf<P> = P extends Protocol<infer Req, FieldList> ? Fields<Req> : never;
+export type ReplyOf<P> = P extends Protocol<FieldList, infer Rep> ? Fields<Rep> : never;
+
+function describeFields(fields: FieldList): string[] {
+  return Object.entries(fields).map(([name, s]) => {
+    const notes: string[] = [];
+    if (s.optional) notes.push('optional');
+    if (s.maxBytes !== undefined) notes.push(`max ${s.maxBytes} bytes`);
+    if (s.maxEntries !== undefined) notes.push(`max ${s.maxEntries} entries`);
+    if (s.min !== undefined || s.max !== undefined) notes.push(`range ${s.min ?? ''}..${s.max ?? ''}`);
+    return `\t${name} (${s.type}${notes.length ? ', ' + notes.join(', ') : ''})`;
+  });
+}
+
+export function defineProtocol<Req extends FieldList, Rep extends FieldList>(decl: ProtocolDeclaration<Req, Rep>): Protocol<Req, Rep> {
+  const limits = Object.freeze({ ...ATTR0_DEFAULT_LIMITS, ...decl.limits });
+  const strictRequest = decl.strictRequest ?? true;
+  const strictReply = decl.strictReply ?? true;
+  const announce = decl.announce ?? true;
+  const announceBytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: decl.name }]);
+  return Object.freeze({
+    name: decl.name,
+    announce,
+    request: decl.request,
+    reply: decl.reply,
+    strictRequest,
+    strictReply,
+    limits,
+    encodeRequest: (r: Fields<Req>) => encodeAttr0(printFields(decl.request, r)),
+    decodeRequest: (frame: Attr0Frame) => scanFields(decl.request, frame, { strict: strictRequest }),
+    encodeReply: (r: Fields<Rep>) => encodeAttr0(printFields(decl.reply, r)),
+    decodeReply: (frame: Attr0Frame) => scanFields(decl.reply, frame, { strict: strictReply }),
+    announcement: () => Buffer.from(announceBytes),
+    checkAnnouncement(frame: Attr0Frame): ScanResult<void> {
+      const first = frame[0];
+      if (!first || 'group' in first || first.name !== MAIL_ATTR.PROTO) {
+        return { ok: false, message: `missing attribute ${MAIL_ATTR.PROTO} in server announcement (expected: ${decl.name})` };
+      }
+      if (first.value !== decl.name) {
+        return { ok: false, message: `unexpected ${MAIL_ATTR.PROTO} ${first.value} (expected: ${decl.name})` };
+      }
+      if (frame.length > 1) return { ok: false, message: `unexpected attribute in server announcement` };
+      return { ok: true, value: undefined };
+    },
+    describe(): string {
+      const lines: string[] = [];
+      if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`);
+      lines.push('Request attributes:', ...describeFields(decl.request));
+      lines.push('Reply attributes:', ...describeFields(decl.reply));
+      return lines.join('\n');
+    },
+  });
+}

@@ -1,0 +1,135 @@
+/*
+ * mail_stream - a queue file being written, and how it is finished (Postfix mail_stream.c)
+ *
+ * What it does: mailStreamFile() creates a new file in a queue (mode
+ * 0600 plus the caller's extra bits while it is written) and returns a
+ * MailStream: buffered appends that know their file offset, in-place
+ * writes at an earlier offset (for fixed-width records), and finish():
+ * flush, fsync, set the ready mode (owner rwx, Postfix's "complete" mark,
+ * plus the extra bits), fsync again so the mode is durable too, close.
+ * Only when finish() resolves may anyone report success. abort() closes
+ * and removes the file.
+ *
+ * What it does not do: know records (record.ts, queue_file_write.ts),
+ * choose the queue, or notify the queue manager (mail_trigger.ts).
+ *
+ * DIAGNOSTICS
+ * Write, fsync and chmod failures reject the returned promises with the
+ * system error; the caller reports them (cleanup replies a temporary
+ * failure) and calls abort(). Using a stream after finish/abort throws.
+ */
+import { type FileHandle, unlink } from 'node:fs/promises';
+import { MAIL_QUEUE_MODE_WRITING, MAIL_QUEUE_STAT, mailQueueEnter, type QueueHashOptions } from './mail_queue.js';
+
+/** Buffered bytes that trigger a write to the file. */
+export const MAIL_STREAM_BUFFER_SIZE = 64 * 1024;
+
+export interface MailStreamOptions extends QueueHashOptions {
+  queueDir: string;
+  queueName: string;
+  longQueueIds: boolean;
+  /** Mode bits added to 0600 while writing and to 0700 when finished (postdrop uses 0044). */
+  extraMode?: number;
+  /** fsync before reporting success (default true; tests of throughput may turn it off). */
+  fsync?: boolean;
+}
+
+export class MailStream {
+  readonly queueId: string;
+  readonly path: string;
+  /** Arrival time the queue ID was made from. */
+  readonly sec: number;
+  readonly usec: number;
+  #handle: FileHandle;
+  #pending: Buffer[] = [];
+  #pendingLen = 0;
+  /** File offset where the pending bytes start. */
+  #flushedTo = 0;
+  #closed = false;
+  readonly #extraMode: number;
+  readonly #fsync: boolean;
+
+  constructor(entered: { queueId: string; path: string; handle: FileHandle; sec: number; usec: number }, extraMode: number, fsync: boolean) {
+    this.queueId = entered.queueId;
+    this.path = entered.path;
+    this.sec = entered.sec;
+    this.usec = entered.usec;
+    this.#handle = entered.handle;
+    this.#extraMode = extraMode;
+    this.#fsync = fsync;
+  }
+
+  /** Offset of the next byte appended. */
+  get offset(): number {
+    return this.#flushedTo + this.#pendingLen;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error(`${this.path}: stream already closed`);
+  }
+
+  /** Appends bytes; writes them out once enough are buffered. */
+  async append(data: Buffer): Promise<void> {
+    this.#check();
+    this.#pending.push(data);
+    this.#pendingLen += data.length;
+    if (this.#pendingLen >= MAIL_STREAM_BUFFER_SIZE) await this.flush();
+  }
+
+  /** Writes every buffered byte to the file. */
+  async flush(): Promise<void> {
+    this.#check();
+    if (this.#pendingLen === 0) return;
+    const data = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLen);
+    this.#pending = [];
+    this.#pendingLen = 0;
+    await writeFully(this.#handle, data, this.#flushedTo);
+    this.#flushedTo += data.length;
+  }
+
+  /** Overwrites bytes at an earlier offset (a fixed-width record, a type byte). */
+  async writeAt(offset: number, data: Buffer): Promise<void> {
+    this.#check();
+    if (offset + data.length > this.offset) throw new RangeError(`${this.path}: in-place write past the end`);
+    await this.flush();
+    await writeFully(this.#handle, data, offset);
+  }
+
+  /**
+   * Makes the file complete: flush, fsync, ready mode, fsync, close.
+   * The queue file is safe on disk when this resolves.
+   */
+  async finish(): Promise<void> {
+    await this.flush();
+    if (this.#fsync) await this.#handle.sync();
+    await this.#handle.chmod(MAIL_QUEUE_STAT.READY | this.#extraMode);
+    if (this.#fsync) await this.#handle.sync();
+    this.#closed = true;
+    await this.#handle.close();
+  }
+
+  /** Gives up: close and remove the file. Safe to call more than once. */
+  async abort(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await this.#handle.close().catch(() => {});
+    }
+    await unlink(this.path).catch(() => {});
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error('short write');
+    done += bytesWritten;
+  }
+}
+
+/** Creates a new queue file in opts.queueName and returns it as a MailStream. */
+export async function mailStreamFile(opts: MailStreamOptions): Promise<MailStream> {
+  const extra = opts.extraMode ?? 0;
+  const entered = await mailQueueEnter(opts.queueDir, opts.queueName, MAIL_QUEUE_MODE_WRITING | extra, opts);
+  return new MailStream(entered, extra, opts.fsync ?? true);
+}

@@ -1,0 +1,398 @@
+/*
+ * mail_server - the skeleton every Postern daemon runs in (Postfix
+ * single_server, multi_server and trigger_server in one file)
+ *
+ * What it does: a daemon module hands its service function to one of
+ * singleServerMain, multiServerMain or triggerServerMain. The skeleton
+ * reads the worker options master(8) passes, loads main.cf with the
+ * master.cf -o overrides, starts logging as syslog_name/program, runs the
+ * daemon's preInit/postInit, tells master it is ready, then receives
+ * clients and triggers from master and reports when each client is gone.
+ * It ends the process after max_idle seconds without clients or after
+ * max_use clients (unless the daemon is `resident`, like qmgr), and on
+ * master's graceful stop (reload) it finishes current clients first.
+ *
+ * THE CONTRACT FOR A DAEMON
+ *
+ *   export async function main(argv: string[]): Promise<number> {
+ *     return singleServerMain(argv, {
+ *       programName: 'smtpd',
+ *       preInit(ctx) { ... open tables, read ctx.config ... },
+ *       async service(stream, ctx) { ... talk to one client ... },
+ *     });
+ *   }
+ *   if (isMainModule(import.meta.url)) runMain(main);
+ *
+ * - singleServerMain: service(stream, ctx) is called once per client;
+ *   when its promise settles the skeleton closes the stream and the
+ *   client is done. Many clients run concurrently in one process; master
+ *   limits them to the service's maxproc.
+ * - multiServerMain: service(stream, ctx) is called once per client and
+ *   may return at once; the client is done when the stream closes
+ *   (either side). For long-lived clients of one server (proxymap, anvil).
+ * - triggerServerMain: service(data, ctx) gets each trigger (a unix
+ *   socket client's first read of at most TRIGGER_BUF_SIZE bytes, fifo
+ *   input, or master's wakeup "W"); calls are serialised, never overlap.
+ * - ctx (ServiceContext): config (main.cf + -o overrides), serviceName
+ *   (master.cf first column), serviceType, programName, args (master.cf
+ *   arguments that are not skeleton options, e.g. pipe's argv=),
+ *   signal (aborted on stop: long work should wind down).
+ * - A service function that throws: the error is logged as a warning and
+ *   that client is closed; the process carries on. A bug that must end
+ *   the process calls msgPanic/msgFatal (master restarts it).
+ * - Tests: createMailServer(kind, options, ctx) gives the same machinery
+ *   without master: client(socket), trigger(data), stop(), done.
+ *
+ * What it does not do: open listeners (master does, and passes each
+ * client), chroot or change user (master forks the worker as mail_owner
+ * when it runs as root), or speak any protocol on the stream.
+ *
+ * DIAGNOSTICS
+ * Fatal when the worker options are malformed or when started without
+ * master (no IPC channel); a service error is a warning.
+ */
+import type { Socket } from 'node:net';
+import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
+import { initMailLogFromConfig } from '../global/maillog_init.js';
+import { msgFatal, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
+import { ENV_MAIL_CONFIG, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
+
+/** Postfix trigger_server reads at most this many bytes per trigger. */
+export const TRIGGER_BUF_SIZE = 1024;
+/** A trigger client that sends nothing within this time is closed. */
+export const TRIGGER_READ_TIMEOUT_MS = 10_000;
+/** After the skeleton ends, a process still held by stray handles exits after this. */
+export const WORKER_EXIT_GRACE_MS = 2_000;
+
+export type ServerKind = 'single' | 'multi' | 'trigger';
+
+export interface ServiceContext {
+  readonly config: MailConfig;
+  readonly serviceName: string;
+  readonly serviceType: string;
+  readonly programName: string;
+  readonly args: readonly string[];
+  readonly signal: AbortSignal;
+}
+
+interface CommonOptions {
+  /** The program name for logging ("smtpd"); syslog_name is put in front. */
+  programName: string;
+  /** Before the first client: open tables, check parameters. */
+  preInit?(ctx: ServiceContext): void | Promise<void>;
+  /** After preInit, still before the first client. */
+  postInit?(ctx: ServiceContext): void | Promise<void>;
+  /** Never exit for max_idle/max_use (qmgr, verify, tlsmgr, scache). */
+  resident?: boolean;
+  /** Called once when the process is about to end normally. */
+  onExit?(ctx: ServiceContext): void | Promise<void>;
+}
+
+export interface StreamServerOptions extends CommonOptions {
+  service(stream: Socket, ctx: ServiceContext): void | Promise<void>;
+}
+
+export interface TriggerServerOptions extends CommonOptions {
+  service(data: Buffer, ctx: ServiceContext): void | Promise<void>;
+}
+
+export interface WorkerArgs {
+  configDir?: string;
+  serviceName: string;
+  serviceType: string;
+  verbose: number;
+  overrides: Record<string, string>;
+  args: string[];
+}
+
+/** Parses the options master puts on a worker's command line. */
+export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
+  const out: WorkerArgs = { serviceName: '', serviceType: 'unix', verbose: 0, overrides: {}, args: [] };
+  const takeOverride = (text: string): void => {
+    const eq = text.indexOf('=');
+    if (eq <= 0) msgFatal(`bad -o option: "${text}": expected name=value`);
+    out.overrides[text.slice(0, eq).trim()] = text.slice(eq + 1).trim();
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const needValue = (): string => {
+      const v = argv[++i];
+      if (v === undefined) msgFatal(`option ${a} requires a value`);
+      return v;
+    };
+    if (a === WORKER_OPT.CONFIG_DIR) out.configDir = needValue();
+    else if (a === WORKER_OPT.SERVICE_NAME) out.serviceName = needValue();
+    else if (a === WORKER_OPT.SERVICE_TYPE) out.serviceType = needValue();
+    else if (a === WORKER_OPT.VERBOSE) out.verbose++;
+    else if (a === WORKER_OPT.OVERRIDE) takeOverride(needValue());
+    else if (a.startsWith(WORKER_OPT.OVERRIDE) && a.length > 2) takeOverride(a.slice(2));
+    else out.args.push(a);
+  }
+  return out;
+}
+
+/** One client's handle on the worker side. */
+interface ClientSlot {
+  id: number;
+  stream: Socket;
+}
+
+/** The skeleton's state machine, usable with or without master. */
+export class MailServer {
+  #active = new Set<ClientSlot>();
+  #useCount = 0;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #retired = false;
+  #stopping = false;
+  #finished = false;
+  #abort = new AbortController();
+  #triggerChain: Promise<void> = Promise.resolve();
+  #resolveDone!: () => void;
+  /** Settles when the server has stopped and every client is gone. */
+  readonly done: Promise<void>;
+  readonly ctx: ServiceContext;
+
+  constructor(
+    readonly kind: ServerKind,
+    private readonly options: StreamServerOptions | TriggerServerOptions,
+    ctx: Omit<ServiceContext, 'signal'>,
+    private readonly hooks: {
+      onClientDone?(id: number): void;
+      onRetire?(why: 'max_idle' | 'max_use'): void;
+    } = {},
+  ) {
+    this.ctx = { ...ctx, signal: this.#abort.signal };
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  get activeClients(): number {
+    return this.#active.size;
+  }
+
+  get useCount(): number {
+    return this.#useCount;
+  }
+
+  /** Runs preInit/postInit, then arms the idle timer. */
+  async init(): Promise<void> {
+    await this.options.preInit?.(this.ctx);
+    await this.options.postInit?.(this.ctx);
+    this.#armIdle();
+  }
+
+  /** A new client from master (or a test). `id` is echoed in the done report. */
+  client(stream: Socket, id = 0): void {
+    const slot: ClientSlot = { id, stream };
+    this.#active.add(slot);
+    this.#useCount++;
+    this.#disarmIdle();
+    msgVerbose(`${this.ctx.programName}: client ${id} (${this.#active.size} active, use ${this.#useCount})`);
+    if (this.kind === 'trigger') this.#readTrigger(stream, slot);
+    else this.#serveStream(stream, slot);
+    const maxUse = this.ctx.config.getInt('max_use');
+    if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse) this.#retire('max_use');
+  }
+
+  /** A trigger that did not come over a stream (fifo data, master wakeup). */
+  trigger(data: Buffer): Promise<void> {
+    if (this.kind !== 'trigger') {
+      msgVerbose(`${this.ctx.programName}: ignoring trigger for a ${this.kind} server`);
+      return Promise.resolve();
+    }
+    this.#disarmIdle();
+    const run = this.#runTrigger(data).finally(() => this.#armIdle());
+    return run;
+  }
+
+  /** Graceful stop: take no more clients, end when the current ones are gone. */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#disarmIdle();
+    this.#maybeFinish();
+  }
+
+  /** Immediate stop (SIGTERM): abort the signal and finish now. */
+  abort(): void {
+    this.#abort.abort();
+    this.#stopping = true;
+    for (const slot of this.#active) slot.stream.destroy();
+    this.#finish();
+  }
+
+  #serveStream(stream: Socket, slot: ClientSlot): void {
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#release(slot);
+    };
+    stream.once('close', release);
+    stream.on('error', (err) => msgVerbose(`${this.ctx.programName}: client stream: ${err.message}`));
+    if (stream.isPaused()) stream.resume();
+    const opts = this.options as StreamServerOptions;
+    Promise.resolve()
+      .then(() => opts.service(stream, this.ctx))
+      .catch((err: unknown) => {
+        msgWarn(`${this.ctx.programName}: service error: ${err instanceof Error ? err.message : String(err)}`);
+        stream.destroy();
+      })
+      .then(() => {
+        if (this.kind === 'single') {
+          if (stream.destroyed) release();
+          else stream.end(() => stream.destroy());
+        }
+      });
+  }
+
+  #readTrigger(stream: Socket, slot: ClientSlot): void {
+    let taken = false;
+    const timer = setTimeout(() => stream.destroy(), TRIGGER_READ_TIMEOUT_MS);
+    const release = (): void => {
+      clearTimeout(timer);
+      if (taken) return;
+      taken = true;
+      this.#release(slot);
+    };
+    stream.once('close', release);
+    stream.on('error', () => stream.destroy());
+    stream.once('data', (chunk: Buffer) => {
+      stream.pause();
+      const data = chunk.subarray(0, TRIGGER_BUF_SIZE);
+      this.#runTrigger(data).finally(() => stream.destroy());
+    });
+    stream.once('end', () => stream.destroy());
+    if (stream.isPaused()) stream.resume();
+  }
+
+  #runTrigger(data: Buffer): Promise<void> {
+    const opts = this.options as TriggerServerOptions;
+    const next = this.#triggerChain.then(async () => {
+      try {
+        await opts.service(data, this.ctx);
+      } catch (err) {
+        msgWarn(`${this.ctx.programName}: trigger service error: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+    this.#triggerChain = next;
+    return next;
+  }
+
+  #release(slot: ClientSlot): void {
+    if (!this.#active.delete(slot)) return;
+    this.hooks.onClientDone?.(slot.id);
+    this.#armIdle();
+    this.#maybeFinish();
+  }
+
+  #retire(why: 'max_idle' | 'max_use'): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    msgVerbose(`${this.ctx.programName}: retiring after ${why}`);
+    if (this.hooks.onRetire) this.hooks.onRetire(why);
+    else this.stop();
+  }
+
+  #armIdle(): void {
+    if (this.options.resident || this.#stopping || this.#retired || this.#active.size > 0) return;
+    this.#disarmIdle();
+    const maxIdle = this.ctx.config.getTime('max_idle');
+    if (maxIdle <= 0) return;
+    this.#idleTimer = setTimeout(() => this.#retire('max_idle'), maxIdle * 1000);
+    this.#idleTimer.unref();
+  }
+
+  #disarmIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+  }
+
+  #maybeFinish(): void {
+    if (this.#stopping && this.#active.size === 0) {
+      // Let a trigger that is still running complete first.
+      void this.#triggerChain.then(() => this.#finish());
+    }
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#disarmIdle();
+    Promise.resolve()
+      .then(() => this.options.onExit?.(this.ctx))
+      .catch((err: unknown) => msgWarn(`${this.ctx.programName}: exit handler: ${err instanceof Error ? err.message : String(err)}`))
+      .then(() => this.#resolveDone());
+  }
+}
+
+/** For tests and co-located services: the skeleton without master. */
+export function createMailServer(
+  kind: ServerKind,
+  options: StreamServerOptions | TriggerServerOptions,
+  ctx: { config: MailConfig; serviceName?: string; serviceType?: string; args?: string[] },
+): MailServer {
+  return new MailServer(kind, options, {
+    config: ctx.config,
+    serviceName: ctx.serviceName ?? options.programName,
+    serviceType: ctx.serviceType ?? 'unix',
+    programName: options.programName,
+    args: ctx.args ?? [],
+  });
+}
+
+async function serverMain(kind: ServerKind, argv: string[], options: StreamServerOptions | TriggerServerOptions): Promise<number> {
+  const wa = parseWorkerArgs(argv);
+  msgSetVerbose(wa.verbose);
+  const configDir = wa.configDir ?? process.env[ENV_MAIL_CONFIG];
+  const config = loadMailConfig({ configDir, overrides: wa.overrides });
+  initMailLogFromConfig(config, options.programName);
+  if (!process.send) msgFatal(`${options.programName}: this program must be run by master(8)`);
+  const send = (m: WorkerToMaster): void => {
+    if (process.connected) process.send?.(m);
+  };
+  const server = new MailServer(
+    kind,
+    options,
+    {
+      config,
+      serviceName: wa.serviceName || options.programName,
+      serviceType: wa.serviceType,
+      programName: options.programName,
+      args: wa.args,
+    },
+    {
+      onClientDone: (id) => send({ t: MASTER_MSG.DONE, id }),
+      onRetire: (why) => send({ t: MASTER_MSG.RETIRE, why }),
+    },
+  );
+  process.on('message', (m: unknown, handle: unknown) => {
+    if (!isMasterMessage(m)) return;
+    if (m.t === MASTER_MSG.CONN && handle) server.client(handle as Socket, Number(m.id));
+    else if (m.t === MASTER_MSG.TRIGGER) void server.trigger(Buffer.from(String(m.data), 'base64'));
+    else if (m.t === MASTER_MSG.STOP) server.stop();
+  });
+  // Master went away (or closed our channel): finish what we have, then go.
+  process.on('disconnect', () => server.stop());
+  process.on('SIGTERM', () => server.abort());
+  await server.init();
+  send({ t: MASTER_MSG.READY });
+  await server.done;
+  if (process.connected) process.disconnect();
+  setTimeout(() => process.exit(0), WORKER_EXIT_GRACE_MS).unref();
+  return 0;
+}
+
+/** One service call per client; the skeleton closes the stream when it returns. */
+export function singleServerMain(argv: string[], options: StreamServerOptions): Promise<number> {
+  return serverMain('single', argv, options);
+}
+
+/** One service call per client; the client is done when its stream closes. */
+export function multiServerMain(argv: string[], options: StreamServerOptions): Promise<number> {
+  return serverMain('multi', argv, options);
+}
+
+/** Serialised service calls, one per trigger (unix client, fifo data, wakeup). */
+export function triggerServerMain(argv: string[], options: TriggerServerOptions): Promise<number> {
+  return serverMain('trigger', argv, options);
+}

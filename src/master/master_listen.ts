@@ -1,0 +1,176 @@
+/*
+ * master_listen - open and close the endpoints of one master.cf service
+ *
+ * What it does: master owns every listener. inet: one TCP server per
+ * address (host:port, [ipv6]:port, or a bare port on every
+ * inet_interfaces address). unix and pass: a UNIX stream socket at
+ * queue_directory/private/NAME or public/NAME, mode 0666 and owned by
+ * mail_owner when master runs as root (what Postfix leaves there). fifo:
+ * a named pipe made with the mkfifo(1) command (Node has no mkfifo call),
+ * mode 0622, opened read-write so it never reports end of file; master
+ * reads it and forwards each chunk to the worker as a trigger.
+ * Stream servers are created with pauseOnConnect: master accepts a
+ * client and hands the paused socket to a worker (master_spawn.ts), so
+ * maxproc is an exact limit on concurrent clients.
+ *
+ * pass services: Postfix hands an already-accepted descriptor over the
+ * socket (SCM_RIGHTS). Node cannot receive descriptors on an ordinary
+ * UNIX socket, so a pass endpoint is opened like a unix endpoint and
+ * each connection to it is handed to the worker as a client.
+ * unix-dgram services (Postfix's postlog) are not opened: Node has no
+ * UNIX datagram sockets without a native add-on. master logs a warning.
+ *
+ * What it does not do: decide who gets a client (master_spawn.ts) or
+ * create the private/public directories (postfix start does).
+ *
+ * DIAGNOSTICS
+ * openListener rejects with an Error naming the endpoint when bind,
+ * mkfifo or open fails; master makes that fatal at startup and a
+ * warning on reload.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
+import { createServer, Socket, type Server } from 'node:net';
+import type { ServiceSpec } from './master_ent.js';
+import { msgWarn } from '../util/msg.js';
+
+/** Postfix leaves its stream sockets srw-rw-rw-. */
+export const UNIX_SOCKET_MODE = 0o666;
+/** Postfix's fifo mode (prw--w--w-): anyone may write a trigger. */
+export const FIFO_MODE = '622';
+export const LISTEN_BACKLOG = 511;
+
+export interface ListenHandlers {
+  client(socket: Socket): void;
+  trigger(data: Buffer): void;
+}
+
+export interface Listener {
+  readonly label: string;
+  close(): Promise<void>;
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+function listenServer(server: Server, opts: { host?: string; port?: number; path?: string; ipv6Only?: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ ...opts, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function makeStreamServer(handlers: ListenHandlers, label: string): Server {
+  const server = createServer({ pauseOnConnect: true }, (socket) => handlers.client(socket));
+  server.on('error', (err) => msgWarn(`${label}: ${err.message}`));
+  return server;
+}
+
+/** Removes a stale socket or fifo left by an earlier run; never a regular file. */
+function removeStale(path: string): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isSocket() || st.isFIFO()) unlinkSync(path);
+    else throw new Error(`${path}: exists and is not a socket or fifo`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function openInet(spec: ServiceSpec, handlers: ListenHandlers): Promise<Listener> {
+  if (spec.endpoint.kind !== 'inet') throw new Error('not inet');
+  const servers: Server[] = [];
+  try {
+    for (const a of spec.endpoint.addrs) {
+      const server = makeStreamServer(handlers, spec.endpoint.label);
+      await listenServer(server, { host: a.host, port: a.port, ipv6Only: a.ipv6Only });
+      servers.push(server);
+    }
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    const addr = spec.endpoint.addrs.map((a) => `${a.host}:${a.port}`).join(', ');
+    throw new Error(`bind ${addr} (${spec.key}): ${(err as Error).message}`);
+  }
+  return { label: spec.endpoint.label, close: async () => void (await Promise.all(servers.map(closeServer))) };
+}
+
+async function openUnix(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener> {
+  if (spec.endpoint.kind !== 'path') throw new Error('not a path endpoint');
+  const path = spec.endpoint.path;
+  const server = makeStreamServer(handlers, spec.endpoint.label);
+  try {
+    removeStale(path);
+    await listenServer(server, { path });
+    chmodSync(path, UNIX_SOCKET_MODE);
+    if (owner) chownSync(path, owner.uid, owner.gid);
+  } catch (err) {
+    throw new Error(`open ${path} (${spec.key}): ${(err as Error).message}`);
+  }
+  return {
+    label: spec.endpoint.label,
+    close: async () => {
+      await closeServer(server);
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone (closing a server usually removes its socket file).
+      }
+    },
+  };
+}
+
+async function openFifo(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener> {
+  if (spec.endpoint.kind !== 'path') throw new Error('not a path endpoint');
+  const path = spec.endpoint.path;
+  let fd: number;
+  try {
+    removeStale(path);
+    execFileSync('mkfifo', ['-m', FIFO_MODE, path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (owner) chownSync(path, owner.uid, owner.gid);
+    fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new Error(`open fifo ${path} (${spec.key}): ${(err as Error).message}`);
+  }
+  const reader = new Socket({ fd, readable: true, writable: false });
+  reader.on('data', (chunk: Buffer) => handlers.trigger(chunk));
+  reader.on('error', (err) => msgWarn(`${path}: ${err.message}`));
+  return {
+    label: spec.endpoint.label,
+    close: async () => {
+      reader.destroy(); // closes the descriptor too
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** Opens the endpoint of one service; null for a type Postern cannot open. */
+export async function openListener(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener | null> {
+  switch (spec.type) {
+    case 'inet':
+      return openInet(spec, handlers);
+    case 'unix':
+    case 'pass':
+      return openUnix(spec, handlers, owner);
+    case 'fifo':
+      return openFifo(spec, handlers, owner);
+    case 'unix-dgram':
+      msgWarn(`service ${spec.name}(${spec.type}): UNIX datagram endpoints are not supported; service not started`);
+      return null;
+    default:
+      throw new Error(`unknown service type: ${String(spec.type)}`);
+  }
+}

@@ -1,0 +1,135 @@
+/*
+ * master_status - master's view of one worker process: busy/idle state
+ *
+ * What it does: MasterWorker wraps a forked worker and keeps the state
+ * master needs (Postfix master_status.c keeps the same per process from
+ * its status pipe): starting until the worker says ready; the ids of
+ * the clients it holds (busy while any); how many clients it was ever
+ * given (use count, which decides "bad command startup"); whether it
+ * still takes new clients (not after retire or stop). It translates the
+ * worker's IPC messages (master_proto.ts) into calls on its owner.
+ *
+ * What it does not do: decide when to spawn or whom to give a client
+ * (master_spawn.ts, master_avail.ts), or log exits.
+ *
+ * DIAGNOSTICS
+ * A message of unknown shape from a worker is logged as a warning and
+ * ignored (Postfix: "ignoring status update from child pid ...").
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { msgVerbose, msgWarn } from '../util/msg.js';
+import { MASTER_MSG, isMasterMessage, type MasterToWorker } from './master_proto.js';
+
+export type WorkerState = 'starting' | 'ready' | 'retiring' | 'stopping' | 'gone';
+
+export interface WorkerOwner {
+  workerReady(w: MasterWorker): void;
+  workerClientDone(w: MasterWorker, id: number): void;
+  workerRetired(w: MasterWorker): void;
+}
+
+let nextClientId = 1;
+
+export class MasterWorker {
+  state: WorkerState = 'starting';
+  readonly clients = new Set<number>();
+  useCount = 0;
+  /** Set when master itself sent a signal, so the exit is not a failure. */
+  killedByMaster = false;
+  /** The configuration generation this worker was started with. */
+  readonly generation: number;
+
+  constructor(readonly child: ChildProcess, private readonly owner: WorkerOwner, generation: number) {
+    this.generation = generation;
+    child.on('message', (m: unknown) => this.#onMessage(m));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** True when master may give this worker a new client. */
+  get accepting(): boolean {
+    return this.state === 'ready';
+  }
+
+  get busy(): boolean {
+    return this.clients.size > 0;
+  }
+
+  /** Hands one paused client to the worker; calls back false when it could not be sent. */
+  sendClient(socket: Socket, sent: (ok: boolean) => void): void {
+    const id = nextClientId++;
+    this.clients.add(id);
+    this.useCount++;
+    const msg: MasterToWorker = { t: MASTER_MSG.CONN, id };
+    try {
+      this.child.send(msg, socket, { keepOpen: false }, (err) => {
+        if (err) {
+          this.clients.delete(id);
+          msgVerbose(`pid ${this.pid}: send client: ${err.message}`);
+        }
+        sent(!err);
+      });
+    } catch (err) {
+      this.clients.delete(id);
+      msgVerbose(`pid ${this.pid}: send client: ${(err as Error).message}`);
+      sent(false);
+    }
+  }
+
+  sendTrigger(data: Buffer): boolean {
+    return this.#send({ t: MASTER_MSG.TRIGGER, data: data.toString('base64') });
+  }
+
+  /** Graceful: no new clients; the worker exits when its clients are gone. */
+  stop(): void {
+    if (this.state === 'gone' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.#send({ t: MASTER_MSG.STOP });
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.state === 'gone') return;
+    this.killedByMaster = true;
+    try {
+      this.child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  #send(msg: MasterToWorker): boolean {
+    if (!this.child.connected) return false;
+    try {
+      this.child.send(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #onMessage(m: unknown): void {
+    if (!isMasterMessage(m)) {
+      msgWarn(`ignoring status update from child pid ${this.pid}`);
+      return;
+    }
+    switch (m.t) {
+      case MASTER_MSG.READY:
+        if (this.state === 'starting') this.state = 'ready';
+        this.owner.workerReady(this);
+        break;
+      case MASTER_MSG.DONE:
+        if (this.clients.delete(Number(m.id))) this.owner.workerClientDone(this, Number(m.id));
+        break;
+      case MASTER_MSG.RETIRE:
+        if (this.state === 'ready' || this.state === 'starting') this.state = 'retiring';
+        this.#send({ t: MASTER_MSG.STOP });
+        this.owner.workerRetired(this);
+        break;
+      default:
+        msgWarn(`ignoring status update from child pid ${this.pid}`);
+    }
+  }
+}

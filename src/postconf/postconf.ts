@@ -1,0 +1,131 @@
+/*
+ * postconf - Postfix configuration utility (main.cf part)
+ *
+ * SYNOPSIS
+ *   postconf [-dfhnx] [-c config_dir] [-o name=value] [name ...]
+ *   postconf -e [-c config_dir] name=value ...
+ *   postconf -X | -# [-c config_dir] name ...
+ *   postconf -M | -F | -P ... (master.cf; see postconf_master.ts)
+ *
+ * What it does: prints main.cf parameters as Postfix 3.7's postconf does,
+ * byte for byte: every parameter sorted by name (built-in, per-service
+ * names from master.cf, user-defined names), or the named ones; -d shows
+ * defaults, -n only main.cf settings, -h values only, -x expands $name,
+ * -f folds long lines, -o overrides a setting for this run. Afterwards it
+ * warns about main.cf settings no program uses. -e, -X and -# edit
+ * main.cf in place, keeping comments and order.
+ *
+ * What it does not do: -a -A -b -C -H -l -m -t -T (rejected), legacy
+ * DBMS parameter names (ldap:/mysql:/pgsql: tables' name_* settings).
+ *
+ * CONFIGURATION PARAMETERS
+ *   config_directory (from -c or MAIL_CONFIG), and every parameter it shows.
+ *
+ * DIAGNOSTICS
+ * Fatal (exit 1): usage errors, unreadable main.cf ("open
+ * /etc/postfix/main.cf: No such file or directory"), a main.cf syntax
+ * error ("/etc/postfix/main.cf, line 3: missing '=' after attribute
+ * name: ..."), a $name syntax error with -x. Warnings: unknown parameter
+ * names on the command line, unused or undefined parameters in main.cf,
+ * a missing master.cf.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAIN_CONF_FILE, MainCfError, parseMainCf, type MainCfEntry } from '../global/mail_conf.js';
+import { MainCfEditError, MainCfIoError, editMainCf, type EditMode } from '../global/mail_conf_edit.js';
+import { MASTER_CF_FILE, MasterCfError, parseMasterCf } from '../global/master_cf.js';
+import { isMainModule, runMain } from '../util/main_module.js';
+import { msgFatal, msgInit, msgSetVerbose, msgWarn } from '../util/msg.js';
+import { strerror } from '../util/strerror.js';
+import { parsePostconfArgs, type PostconfOptions } from './postconf_options.js';
+import { PcfParams, type PcfService } from './postconf_params.js';
+import { showParameters } from './postconf_show.js';
+
+/** Reads main.cf as postconf does: a missing file is fatal. */
+export function readMainCfEntries(configDir: string): MainCfEntry[] {
+  const file = join(configDir, MAIN_CONF_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return msgFatal(`open ${file}: ${strerror(err)}`);
+  }
+  try {
+    const parsed = parseMainCf(text, file);
+    for (const w of parsed.warnings) msgWarn(w);
+    return parsed.entries;
+  } catch (err) {
+    if (err instanceof MainCfError) return msgFatal(err.message);
+    throw err;
+  }
+}
+
+/** master.cf services for parameter names; a missing file is only a warning. */
+export function readServices(configDir: string): PcfService[] {
+  const file = join(configDir, MASTER_CF_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    msgWarn(`open ${file}: ${strerror(err)}`);
+    return [];
+  }
+  try {
+    return parseMasterCf(text, file).map((e) => ({ service: e.service, command: e.command, overrides: e.overrides }));
+  } catch (err) {
+    if (err instanceof MasterCfError) return msgFatal(err.postconfText);
+    throw err;
+  }
+}
+
+function editMode(opts: PostconfOptions): EditMode {
+  if (opts.edit) return 'edit';
+  if (opts.remove) return 'remove';
+  return 'comment';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  msgInit('postconf');
+  const opts = parsePostconfArgs(argv);
+  msgSetVerbose(opts.verbose);
+  let output = '';
+  const out = (s: string) => {
+    output += s;
+  };
+  try {
+    if (opts.master || opts.masterFields || opts.masterParams) {
+      // Loaded on demand: the main.cf modes do not depend on the master.cf code.
+      const { runMasterModes } = await import('./postconf_master.js');
+      return runMasterModes(opts, out);
+    }
+    if (opts.edit || opts.remove || opts.comment) {
+      if (opts.args.length === 0) msgFatal('missing service argument');
+      const path = join(opts.configDir, MAIN_CONF_FILE);
+      try {
+        for (const w of editMainCf(path, editMode(opts), opts.args)) msgWarn(w);
+      } catch (err) {
+        if (err instanceof MainCfEditError) msgFatal(err.message);
+        if (err instanceof MainCfIoError) msgFatal(`${err.what}: ${strerror(err.cause)}`);
+        throw err;
+      }
+      return 0;
+    }
+    let entries: MainCfEntry[] | null = null;
+    if (!opts.defaults) {
+      entries = readMainCfEntries(opts.configDir);
+    }
+    const services = readServices(opts.configDir);
+    const params = new PcfParams(opts.configDir, entries, opts.defaults ? {} : opts.overrides, services);
+    if (!opts.defaults) {
+      params.dropReadonly();
+      params.registerUserParameters(MASTER_CF_FILE);
+    }
+    showParameters(params, opts.args, opts, out);
+    if (!opts.defaults) params.flagUnusedMain();
+    return 0;
+  } finally {
+    if (output !== '') process.stdout.write(output);
+  }
+}
+
+if (isMainModule(import.meta.url)) runMain(main);

@@ -1,0 +1,203 @@
+/*
+ * postconf_params - postconf's name space: built-in, service and user parameters
+ *
+ * What it does: PcfParams holds what one postconf run knows: the main.cf
+ * settings (config_directory first, then main.cf, then -o overrides, as
+ * Postfix's CONFIG_DICT), the built-in parameters from the table, the
+ * per-service names that master.cf services create, and the user-defined
+ * names (a name=value in main.cf or master.cf that some value references
+ * as $name, or that smtpd_restriction_classes lists). It computes the
+ * host-dependent defaults against main.cf (myhostname from mydomain and
+ * back, mynetworks from mynetworks_style), looks values up and expands
+ * them as postconf -x does.
+ *
+ * What it does not do: print (postconf_show.ts), or edit files.
+ *
+ * DIAGNOSTICS
+ * Warnings in postconf's words: "read-only parameter assignment",
+ * "undefined parameter", "unused parameter". Macro syntax errors print
+ * mac_expand's warning and are fatal ("macro processing error").
+ */
+import { MAIN_CONF_FILE, type MainCfEntry } from '../global/mail_conf.js';
+import { expandMacros } from '../global/mail_conf_expand.js';
+import {
+  MAIL_PARAMS,
+  defaultMydomain,
+  defaultMyhostname,
+  defaultMynetworks,
+  serviceParameters,
+  type ServiceRef,
+} from '../global/mail_params.js';
+import { msgFatal, msgWarn } from '../util/msg.js';
+
+export type ParamClass = 'builtin' | 'service' | 'user';
+
+export interface PcfParam {
+  name: string;
+  cls: ParamClass;
+  defaultValue: string;
+  raw: boolean;
+}
+
+/** Parameters that main.cf cannot set (postconf's ad-hoc built-ins). */
+export const READONLY_PARAMS: ReadonlySet<string> = new Set(['process_id', 'process_name', 'service_name']);
+
+/** What postconf needs from one master.cf entry. */
+export interface PcfService extends ServiceRef {
+  overrides: Array<{ name: string; value: string }>;
+}
+
+export class PcfParams {
+  readonly table = new Map<string, PcfParam>();
+  /** Settings in CONFIG_DICT order; null with -d (main.cf not read). */
+  readonly dict: Map<string, string> | null;
+  readonly #defaultCache = new Map<string, string>();
+
+  constructor(
+    readonly configDir: string,
+    entries: MainCfEntry[] | null,
+    overrides: Record<string, string>,
+    readonly services: PcfService[],
+  ) {
+    if (entries === null) {
+      this.dict = null;
+    } else {
+      this.dict = new Map([['config_directory', configDir]]);
+      for (const e of entries) this.dict.set(e.name, e.value);
+      for (const [k, v] of Object.entries(overrides)) this.dict.set(k, v);
+    }
+    for (const spec of MAIL_PARAMS.values()) {
+      this.table.set(spec.name, { name: spec.name, cls: 'builtin', defaultValue: spec.defaultValue, raw: spec.type === 'raw' });
+    }
+    for (const spec of serviceParameters(services).values()) {
+      this.table.set(spec.name, { name: spec.name, cls: 'service', defaultValue: spec.defaultValue, raw: false });
+    }
+  }
+
+  /** The default, with host-dependent ones computed against main.cf. */
+  defaultOf(p: PcfParam): string {
+    const cached = this.#defaultCache.get(p.name);
+    if (cached !== undefined) return cached;
+    let v = p.defaultValue;
+    if (this.dict !== null) {
+      if (p.name === 'myhostname') v = defaultMyhostname(this.evalSetting('mydomain'));
+      else if (p.name === 'mydomain') {
+        const host = this.evalSetting('myhostname');
+        v = defaultMydomain(host ?? defaultMyhostname(this.evalSetting('mydomain')));
+      } else if (p.name === 'mynetworks') {
+        const get = (n: string) => this.expand(this.lookup(n, { defaults: false, nonDefault: false }) ?? '', { defaults: false });
+        v = defaultMynetworks(get('mynetworks_style'), get('inet_interfaces'), get('inet_protocols'));
+      }
+    }
+    this.#defaultCache.set(p.name, v);
+    return v;
+  }
+
+  /** A main.cf setting expanded against main.cf only (mail_conf_lookup_eval). */
+  evalSetting(name: string): string | undefined {
+    const v = this.dict?.get(name);
+    if (v === undefined) return undefined;
+    const r = expandMacros(v, (n) => this.dict?.get(n), { recurse: true });
+    return r.value;
+  }
+
+  /** The value postconf shows: the setting, else (unless -n) the default. */
+  lookup(name: string, opts: { defaults: boolean; nonDefault: boolean }): string | undefined {
+    const p = this.table.get(name);
+    if (!p) return undefined;
+    if (!opts.defaults && this.dict !== null) {
+      const v = this.dict.get(name);
+      if (v !== undefined) return v;
+    }
+    if (opts.nonDefault && !opts.defaults) return undefined;
+    return this.defaultOf(p);
+  }
+
+  /** postconf -x: recursive expansion over known parameters. Fatal on a syntax error. */
+  expand(value: string, opts: { defaults: boolean }): string {
+    const r = expandMacros(value, (n) => this.lookup(n, { defaults: opts.defaults, nonDefault: false }), {
+      recurse: true,
+    });
+    for (const w of r.warnings) msgWarn(w);
+    if (r.error) msgFatal('macro processing error');
+    return r.value;
+  }
+
+  /** Drops read-only settings with a warning, as postconf does before anything else. */
+  dropReadonly(): void {
+    if (!this.dict) return;
+    for (const [name, value] of [...this.dict]) {
+      if (READONLY_PARAMS.has(name)) {
+        msgWarn(`${this.configDir}/${MAIN_CONF_FILE}: read-only parameter assignment: ${name}=${value}`);
+        this.dict.delete(name);
+      }
+    }
+  }
+
+  /** Scans a value for $names; validates user parameters, warns about undefined ones. */
+  #scan(value: string, source: string, local: Map<string, string> | null, localValid: Set<string> | null, quiet = false): void {
+    const r = expandMacros(
+      value,
+      (name) => {
+        this.#flag(name, source, local, localValid, quiet);
+        return undefined;
+      },
+      { scan: true },
+    );
+    for (const w of r.warnings) msgWarn(w);
+    if (r.error) msgFatal('macro processing error');
+  }
+
+  #flag(name: string, source: string, local: Map<string, string> | null, localValid: Set<string> | null, quiet = false): void {
+    let supplied = false;
+    if (local && local.has(name)) {
+      supplied = true;
+      localValid?.add(name);
+    } else if (this.dict?.has(name)) {
+      supplied = true;
+      if (!this.table.has(name)) this.table.set(name, { name, cls: 'user', defaultValue: '', raw: false });
+    }
+    if (!local) {
+      for (const s of this.services) {
+        if (s.overrides.some((o) => o.name === name)) supplied = true;
+      }
+    }
+    if (!supplied && !quiet && !this.table.has(name)) msgWarn(`${this.configDir}/${source}: undefined parameter: ${name}`);
+  }
+
+  /** pcf_register_user_parameters: master.cf -o values, defaults, then main.cf values. */
+  registerUserParameters(masterFile: string): void {
+    if (!this.dict) return;
+    for (const s of this.services) {
+      const local = new Map(s.overrides.map((o) => [o.name, o.value] as [string, string]));
+      const valid = new Set<string>();
+      for (const [name, value] of local) {
+        const p = this.table.get(name);
+        if (p?.raw) continue;
+        this.#scan(value, masterFile, local, valid);
+      }
+    }
+    for (const p of [...this.table.values()]) {
+      if (p.raw || this.dict.has(p.name)) continue;
+      // Defaults may name legacy parameters for compatibility: validate, never warn.
+      this.#scan(this.defaultOf(p), MAIN_CONF_FILE, null, null, true);
+    }
+    const classes = this.evalSetting('smtpd_restriction_classes');
+    if (classes) {
+      for (const name of classes.split(/[, \t\r\n]+/).filter((w) => w !== '')) this.#flag(name, MAIN_CONF_FILE, null, null);
+    }
+    for (const [name, value] of [...this.dict]) {
+      const p = this.table.get(name);
+      if (p?.raw) continue;
+      this.#scan(value, MAIN_CONF_FILE, null, null);
+    }
+  }
+
+  /** Warns about main.cf settings that are no known parameter. */
+  flagUnusedMain(): void {
+    if (!this.dict) return;
+    for (const [name, value] of this.dict) {
+      if (!this.table.has(name)) msgWarn(`${this.configDir}/${MAIN_CONF_FILE}: unused parameter: ${name}=${value}`);
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/*
+ * ipc_showq_test - attr0 bytes against the real Postfix showq and postqueue
+ *
+ * What it does: builds a throwaway Postfix queue (its own config and
+ * queue directory; two messages dropped into maildrop by the real
+ * sendmail/postdrop), then
+ *  1. runs the real showq(8) in stand-alone mode on one end of a UNIX
+ *     socket and records the exact bytes it sends (announcement, one list
+ *     per message, empty terminating list);
+ *  2. decodes them with Postern's Attr0Stream, checks the announcement
+ *     with a Postern protocol declaration, and re-encodes every list:
+ *     the bytes must be identical;
+ *  3. runs the real postqueue -p twice against queue_directory/public/showq:
+ *     once served by the real showq, once by a Postern server sending
+ *     Postern-encoded bytes; the two listings must be identical.
+ * No master is started; every child is bounded by a timeout and the
+ * temporary directory is removed afterwards.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type Server, type Socket, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Attr0Frame, encodeAttr0 } from '../../src/util/attr0.js';
+import { Attr0Stream } from '../../src/util/attr0_stream.js';
+import { attr, scanFields } from '../../src/util/attr0_scan.js';
+import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../../src/global/mail_proto.js';
+import { defineProtocol } from '../../src/global/ipc/protocol.js';
+import { runProgram } from '../lib/paths.js';
+
+const SHOWQ_PROGRAM = '/usr/lib/postfix/sbin/showq';
+const QUEUE_DIRS = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'public', 'private', 'pid'];
+
+/** showq sends; it reads nothing. Each message list starts with these fields. */
+const SHOWQ = defineProtocol({
+  name: MAIL_ATTR_PROTO.SHOWQ,
+  request: {},
+  reply: {
+    [MAIL_ATTR.QUEUE]: attr.str(),
+    [MAIL_ATTR.QUEUEID]: attr.str(),
+    [MAIL_ATTR.TIME]: attr.long(),
+    [MAIL_ATTR.SIZE]: attr.long(),
+    [MAIL_ATTR.FORCED_EXPIRE]: attr.bool(),
+    [MAIL_ATTR.SENDER]: attr.str(),
+  },
+  strictReply: false,
+});
+
+let dir: string;
+let conf: string;
+let queueDir: string;
+
+async function run(file: string, args: string[], input = ''): Promise<string> {
+  const r = await runProgram(file, args, { input, timeoutMs: 20_000, env: { ...process.env, MAIL_CONFIG: conf } });
+  assert.equal(r.status, 0, `${file} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'postern-showq-'));
+  conf = join(dir, 'etc');
+  queueDir = join(dir, 'queue');
+  mkdirSync(conf, { recursive: true });
+  writeFileSync(
+    join(conf, 'main.cf'),
+    [
+      `queue_directory = ${queueDir}`,
+      `data_directory = ${join(dir, 'data')}`,
+      `maillog_file = ${join(dir, 'maillog')}`,
+      `maillog_file_prefixes = ${dir}`,
+      'compatibility_level = 3.6',
+      '',
+    ].join('\n'),
+  );
+  // The queue directories sendmail/postdrop and showq need (root runs them all here).
+  for (const q of QUEUE_DIRS) mkdirSync(join(queueDir, q), { recursive: true });
+  await run('/usr/sbin/sendmail', ['-C', conf, '-f', 'sender@example.com', '-i', 'rcpt1@example.net', 'rcpt2@example.org'], 'Subject: one\n\nbody\n');
+  await run('/usr/sbin/sendmail', ['-C', conf, '-f', '', '-i', 'postmaster@example.com'], 'Subject: two\n\n' + 'x'.repeat(3000) + '\n');
+  assert.equal(readdirSync(join(queueDir, 'maildrop')).length, 2, 'two messages in maildrop');
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Serves path with `onConn` until the returned close() is called. */
+async function listen(path: string, onConn: (s: Socket) => void): Promise<() => Promise<void>> {
+  const server: Server = createServer((s) => {
+    s.on('error', () => {});
+    onConn(s);
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return () => new Promise<void>((r) => server.close(() => r()));
+}
+
+/** Hands an accepted connection to the real showq in stand-alone mode. */
+function realShowq(sock: Socket): void {
+  const child = spawn(SHOWQ_PROGRAM, ['-S'], { stdio: [sock, 'ignore', 'ignore'], env: { ...process.env, MAIL_CONFIG: conf } });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  child.on('exit', () => {
+    clearTimeout(timer);
+    sock.destroy();
+  });
+}
+
+async function recordRealShowq(): Promise<Buffer> {
+  const path = join(dir, 'record.sock');
+  const close = await listen(path, realShowq);
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const c = connect({ path });
+      const got: Buffer[] = [];
+      const t = setTimeout(() => reject(new Error('showq did not finish in 20s')), 20_000);
+      c.on('data', (b) => got.push(b));
+      c.on('error', reject);
+      c.on('close', () => {
+        clearTimeout(t);
+        resolve(Buffer.concat(got));
+      });
+    });
+  } finally {
+    await close();
+  }
+}
+
+async function readAllFrames(bytes: Buffer): Promise<Attr0Frame[]> {
+  const path = join(dir, 'replay.sock');
+  const close = await listen(path, (s) => s.end(bytes));
+  const io = new Attr0Stream(connect({ path }));
+  const frames: Attr0Frame[] = [];
+  try {
+    for (let k = 0; k < 100; k++) {
+      const r = await io.readFrame(5000);
+      if (!r.ok) {
+        assert.equal(r.kind, 'eof', r.message);
+        break;
+      }
+      frames.push(r.frame);
+    }
+  } finally {
+    io.destroy();
+    await close();
+  }
+  return frames;
+}
+
+describe('attr0 against the real Postfix showq/postqueue', () => {
+  let real: Buffer;
+  let frames: Attr0Frame[];
+
+  it('decodes what the real showq sends and re-encodes it byte for byte', async () => {
+    real = await recordRealShowq();
+    frames = await readAllFrames(real);
+    assert.equal(frames.length, 4, 'announcement, two messages, terminator');
+    assert.ok(SHOWQ.checkAnnouncement(frames[0]!).ok);
+    assert.deepEqual(SHOWQ.announcement(), encodeAttr0(frames[0]!));
+    assert.deepEqual(frames[3], []);
+    const again = Buffer.concat(frames.map((f) => encodeAttr0(f)));
+    assert.deepEqual(again, real);
+    const msgs = frames.slice(1, 3).map((f) => scanFields(SHOWQ.reply, f, { strict: false }));
+    for (const m of msgs) assert.ok(m.ok && m.value.queue_name === 'maildrop' && m.value.forced_expire === false);
+    const senders = msgs.map((m) => (m.ok ? m.value.sender : '')).sort();
+    assert.deepEqual(senders, ['', 'sender@example.com']);
+  });
+
+  it('the real postqueue -p prints the same listing from a Postern server', async () => {
+    const endpoint = join(queueDir, 'public', 'showq');
+    let close = await listen(endpoint, realShowq);
+    let fromPostfix: string;
+    try {
+      fromPostfix = await run('/usr/sbin/postqueue', ['-c', conf, '-p']);
+    } finally {
+      await close();
+    }
+    assert.match(fromPostfix, /rcpt2@example\.org/);
+    assert.match(fromPostfix, /-- \d+ Kbytes in 2 Requests\./);
+
+    close = await listen(endpoint, (s) => {
+      const io = new Attr0Stream(s);
+      void (async () => {
+        await io.writeBytes(SHOWQ.announcement(), 5000);
+        for (const f of frames.slice(1)) await io.writeBytes(encodeAttr0(f), 5000);
+        io.end();
+      })();
+    });
+    try {
+      const fromPostern = await run('/usr/sbin/postqueue', ['-c', conf, '-p']);
+      assert.equal(fromPostern, fromPostfix);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the real postqueue rejects a Postern server announcing another protocol', async () => {
+    const endpoint = join(queueDir, 'public', 'showq');
+    const close = await listen(endpoint, (s) => s.end(encodeAttr0([{ name: MAIL_ATTR.PROTO, value: MAIL_ATTR_PROTO.FLUSH }])));
+    try {
+      const r = await runProgram('/usr/sbin/postqueue', ['-c', conf, '-p'], { timeoutMs: 20_000 });
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /queue_flush_protocol/);
+    } finally {
+      await close();
+    }
+  });
+});

@@ -1,0 +1,166 @@
+/*
+ * postlog_test - differential test: Postern's postlog against the real
+ * Postfix postlog(1) writing to a maillog_file in a temp config directory
+ * (queue_directory points into the temp dir, so the real postlog finds no
+ * postlogd and writes the file itself). Records are compared byte for
+ * byte after replacing only the time stamp and the pid; our time stamp is
+ * checked on its own against the "%b %d %H:%M:%S" shape.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCommand, runProgram, type CommandResult } from '../lib/paths.js';
+
+const REAL_POSTLOG = '/usr/sbin/postlog';
+const STAMP = /^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d /;
+
+let dir = '';
+let logFile = '';
+
+function writeMainCf(extra: Record<string, string> = {}): void {
+  const settings: Record<string, string> = {
+    queue_directory: join(dir, 'queue'),
+    data_directory: join(dir, 'data'),
+    maillog_file: logFile,
+    maillog_file_prefixes: dir,
+    myhostname: 'mx1.example.com',
+    ...extra,
+  };
+  writeFileSync(join(dir, 'main.cf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
+}
+
+function takeLog(): string | null {
+  if (!existsSync(logFile)) return null;
+  const text = readFileSync(logFile, 'latin1');
+  unlinkSync(logFile);
+  return text;
+}
+
+function normalise(text: string | null): string | null {
+  if (text === null) return null;
+  return text
+    .split('\n')
+    .map((line) => line.replace(STAMP, 'STAMP ').replace(/\[\d+\]: /, '[PID]: '))
+    .join('\n');
+}
+
+interface Case {
+  label: string;
+  args: string[];
+  input?: Buffer | string;
+  mainCf?: Record<string, string>;
+}
+
+async function both(c: Case): Promise<{ real: CommandResult; ours: CommandResult; realLog: string | null; ourLog: string | null }> {
+  writeMainCf(c.mainCf);
+  const args = ['-c', dir, ...c.args];
+  const real = await runProgram(REAL_POSTLOG, args, { input: c.input ?? '' });
+  const realLog = takeLog();
+  const ours = await runCommand('postlog', args, { input: c.input ?? '' });
+  const ourLog = takeLog();
+  return { real, ours, realLog, ourLog };
+}
+
+before(() => {
+  assert.ok(existsSync(REAL_POSTLOG), `the oracle ${REAL_POSTLOG} is missing: install the postfix package`);
+  dir = mkdtempSync(join(tmpdir(), 'postlog-oracle-'));
+  logFile = join(dir, 'maillog');
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const long = 'x'.repeat(2100);
+const cases: Case[] = [
+  { label: 'text from arguments', args: ['hello', 'world'] },
+  { label: 'empty argument keeps its spaces', args: ['a', '', 'b'] },
+  { label: '-p warn', args: ['-p', 'warn', 'w'] },
+  { label: '-p warning', args: ['-p', 'warning', 'w'] },
+  { label: '-p error', args: ['-p', 'error', 'e'] },
+  { label: '-p err, attached value', args: ['-perr', 'e'] },
+  { label: '-p is case-insensitive', args: ['-p', 'WARN', 'w'] },
+  { label: '-p crit is fatal', args: ['-p', 'crit', 'c'] },
+  { label: '-t tag', args: ['-t', 'mytag', 'tagged'] },
+  { label: '-t empty tag', args: ['-t', '', 'untagged'] },
+  { label: '-i is accepted and ignored', args: ['-i', 'with pid'] },
+  { label: '-v -i combined', args: ['-vi', 'verbose'] },
+  { label: 'options end at the first word', args: ['hello', '-p', 'warn', 'x'] },
+  { label: '-- ends options', args: ['--', '-dash'] },
+  { label: 'long argument text is capped', args: [long] },
+  { label: 'long warning text is capped after "warning: "', args: ['-p', 'warn', long] },
+  { label: 'stdin: one record per line, empty lines, no final newline', args: [], input: 'line one\nline two\n\nlast no nl' },
+  { label: 'stdin: empty input logs nothing', args: [], input: '' },
+  { label: 'stdin: control bytes, CR, tab, DEL masked', args: [], input: Buffer.from('ctl\x01x\ttab\x7f a\r\n', 'latin1') },
+  { label: 'stdin: NUL ends the record text', args: [], input: Buffer.from('before\0after\nnext\n', 'latin1') },
+  { label: 'stdin: invalid UTF-8 bytes', args: [], input: Buffer.from('bad \x80 \xc3 \xff\n', 'latin1') },
+  { label: 'stdin: UTF-8 masked at compatibility_level 0', args: [], input: 'valid é ünï 中文\n' },
+  {
+    label: 'stdin: UTF-8 kept when smtputf8_enable is on (compatibility_level 3.6)',
+    args: [],
+    input: Buffer.concat([Buffer.from('valid é ünï 中文 😀 '), Buffer.from('\xc3 \x80 \xc3\xa9\xa9\n', 'latin1')]),
+    mainCf: { compatibility_level: '3.6' },
+  },
+  { label: 'stdin: a very long line is capped, the next line still logged', args: ['-p', 'error'], input: `${'y'.repeat(5000)}\nshort\n` },
+  { label: 'syslog_name from main.cf', args: ['named'], mainCf: { syslog_name: 'mypfx' } },
+  { label: '-t overrides syslog_name', args: ['-t', 'other', 'x'], mainCf: { syslog_name: 'mypfx' } },
+];
+
+for (const c of cases) {
+  test(`same records as the real postlog: ${c.label}`, async () => {
+    const { real, ours, realLog, ourLog } = await both(c);
+    assert.equal(ours.status, real.status, `exit status (ours stderr: ${ours.stderr})`);
+    assert.equal(normalise(ourLog), normalise(realLog));
+    for (const line of (ourLog ?? '').split('\n').slice(0, -1)) {
+      assert.match(line, STAMP, 'time stamp shape');
+    }
+  });
+}
+
+interface ErrorCase {
+  label: string;
+  args: string[];
+  mainCf?: Record<string, string>;
+  /** Our fatal text on stderr (the real one goes to syslog when stderr is no terminal). */
+  stderr: (d: string) => string;
+}
+
+const errorCases: ErrorCase[] = [
+  { label: 'bad severity', args: ['-p', 'bogus', 'x'], stderr: () => 'postfix/postlog: fatal: bad severity: "bogus"' },
+  {
+    label: 'unknown option',
+    args: ['-x', 'x'],
+    stderr: () => 'postfix/postlog: fatal: usage: postlog [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]',
+  },
+  {
+    label: 'maillog_file outside maillog_file_prefixes',
+    args: ['x'],
+    mainCf: { maillog_file_prefixes: '/var, /dev/stdout' },
+    stderr: (d) => `postfix/postlog: fatal: maillog_file value '${join(d, 'maillog')}' does not match any prefix in maillog_file_prefixes`,
+  },
+  {
+    label: 'maillog_file in a missing directory',
+    args: ['x'],
+    mainCf: { maillog_file: '/tmp/postern-no-such-dir/x.log', maillog_file_prefixes: '/tmp' },
+    stderr: () =>
+      "postfix/postlog: fatal: open logfile '/tmp/postern-no-such-dir/x.log': cannot create file exclusively: No such file or directory",
+  },
+  {
+    label: 'unknown syslog_facility',
+    args: ['x'],
+    mainCf: { syslog_facility: 'bogus' },
+    stderr: (d) => `postfix/postlog: fatal: file ${join(d, 'main.cf')}: parameter syslog_facility: unrecognized value: bogus`,
+  },
+];
+
+for (const c of errorCases) {
+  test(`fails like the real postlog: ${c.label}`, async () => {
+    const { real, ours, realLog, ourLog } = await both(c);
+    assert.equal(real.status, 1);
+    assert.equal(ours.status, 1);
+    assert.equal(ourLog, realLog);
+    assert.ok(ours.stderr.split('\n').includes(c.stderr(dir)), `stderr was: ${ours.stderr}`);
+  });
+}
