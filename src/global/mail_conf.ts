@@ -96,11 +96,15 @@ export function logicalLines(text: string, file: string, warnings: string[]): Ar
   return out;
 }
 
-/** The pure main.cf parser. Throws MainCfError for a line that is not name = value. */
-export function parseMainCf(text: string, file: string): ParsedMainCf {
+/**
+ * The pure main.cf parser. Throws MainCfError for a line that is not
+ * name = value. previous holds settings already loaded (a re-read warns
+ * about overriding them, as Postfix's dict_load does).
+ */
+export function parseMainCf(text: string, file: string, previous?: ReadonlyMap<string, string>): ParsedMainCf {
   const warnings: string[] = [];
   const entries: MainCfEntry[] = [];
-  const seen = new Map<string, string>();
+  const seen = new Map<string, string>(previous ?? []);
   for (const l of logicalLines(text, file, warnings)) {
     const r = splitNameval(l.text);
     if ('error' in r) throw new MainCfError(file, l.line, `${r.error}: "${l.text.replace(/[ \t\r\n]+$/, '')}"`);

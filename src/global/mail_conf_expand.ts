@@ -26,6 +26,8 @@ export const MACRO_NESTING_LIMIT = 100;
 
 const WHITESPACE = ' \t\r\n';
 const OPERATOR_CHARS = '<>!=?+-*/~&|%';
+/** Postfix 3.7's list of operators in its diagnostic, quoting included. */
+const OPERATOR_LIST_TEXT = '"==" or "!="" or "<"" or "<="" or ">="" or ">"';
 
 export type MacroLookup = (name: string, mode: 'use' | 'test') => string | undefined;
 
@@ -156,7 +158,7 @@ class Expander {
     }
     const known = ['==', '!=', '<', '<=', '>', '>=', '<level', '<=level', '>level', '>=level', '==level', '!=level'];
     if (!known.includes(op)) {
-      this.fail(`"==" or "!=" expected at: "...${left.payload}}>>>${s.slice(cp, cp + 20)}"`);
+      this.fail(`${OPERATOR_LIST_TEXT} expected at: "...${left.payload}}>>>${s.slice(cp, cp + 20)}"`);
       return null;
     }
     cp = this.skipWhite(s, cp + opLen);

@@ -118,14 +118,19 @@ export function initMailLogHandle(opts: MailLogOptions): MailLogHandle {
       hostname: opts.hostname ?? osHostname(),
       utf8,
       mode: opts.maillogFileMode,
+      onOpenError: opts.openFailure === 'fatal' ? openFatal : undefined,
     });
-    try {
-      sink.writer.open();
-    } catch (err) {
-      const text = err instanceof LogWriterError ? err.message : String(err);
-      if (opts.openFailure === 'fatal') msgFatal(text);
-      // The sink warns on stderr and keeps records there until the file opens.
+    if (opts.openFailure !== 'fatal') {
+      // Open now so that a problem shows at start-up. On failure the sink
+      // warns on stderr and keeps records there until the file opens.
+      try {
+        sink.writer.open();
+      } catch {
+        // Reported by the sink at the first record.
+      }
     }
+    // With 'fatal', the file is opened by the first record, as Postfix's
+    // postlog does: no record, no file.
     sinks.push(sink);
   } else if (opts.useSyslog !== false) {
     const facility = opts.syslogFacility ?? 'mail';
@@ -156,6 +161,12 @@ export function initMailLogHandle(opts: MailLogOptions): MailLogHandle {
   current = handle;
   msgSetSinks(sinks);
   return handle;
+}
+
+/** Like Postfix's logwriter: an unusable log file ends the program. */
+function openFatal(err: LogWriterError): never {
+  msgSetSinks([]); // the fatal text goes to stderr, not back into the broken file
+  return msgFatal(err.message);
 }
 
 /** The parts of MailConfig this module reads. */

@@ -299,7 +299,6 @@ export class MailServer {
     const maxIdle = this.ctx.config.getTime('max_idle');
     if (maxIdle <= 0) return;
     this.#idleTimer = setTimeout(() => this.#retire('max_idle'), maxIdle * 1000);
-    this.#idleTimer.unref();
   }
 
   #disarmIdle(): void {
@@ -325,11 +324,20 @@ export class MailServer {
   }
 }
 
+export interface InProcessContext {
+  config: MailConfig;
+  serviceName?: string;
+  serviceType?: string;
+  args?: string[];
+}
+
 /** For tests and co-located services: the skeleton without master. */
+export function createMailServer(kind: 'trigger', options: TriggerServerOptions, ctx: InProcessContext): MailServer;
+export function createMailServer(kind: 'single' | 'multi', options: StreamServerOptions, ctx: InProcessContext): MailServer;
 export function createMailServer(
   kind: ServerKind,
   options: StreamServerOptions | TriggerServerOptions,
-  ctx: { config: MailConfig; serviceName?: string; serviceType?: string; args?: string[] },
+  ctx: InProcessContext,
 ): MailServer {
   return new MailServer(kind, options, {
     config: ctx.config,

@@ -20,15 +20,17 @@
  * Node cannot chroot; services run unchrooted.
  *
  * DIAGNOSTICS
- * Returns MasterEntError (file, line, text) for an entry master cannot
- * use, e.g. a bad inet port; the caller decides whether it is fatal
- * (startup) or a warning (reload).
+ * readServices returns, beside the good services, the errors of entries
+ * master cannot use ("FILE: line N: text", as Postfix's master says it),
+ * e.g. a bad column value or inet port; the caller decides whether they
+ * are fatal (startup) or warnings (reload). A master.cf that cannot be
+ * read or split into entries throws.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MailConfig } from '../global/mail_conf.js';
-import { readMasterCf, resolveMasterEntry, type MasterEntry } from '../global/master_cf.js';
+import { MasterCfError, readMasterCf, resolveMasterEntry, type MasterEntry } from '../global/master_cf.js';
 import { WORKER_OPT } from './master_proto.js';
 
 export type ServiceType = MasterEntry['type'];
@@ -60,7 +62,7 @@ export interface ServiceSpec {
 
 export class MasterEntError extends Error {
   constructor(readonly file: string, readonly line: number, message: string) {
-    super(`${file}, line ${line}: ${message}`);
+    super(`${file}: line ${line}: ${message}`);
     this.name = 'MasterEntError';
   }
 }
@@ -198,16 +200,16 @@ export function buildServiceSpec(e: MasterEntry, config: MailConfig, verbose: nu
 export function readServices(
   config: MailConfig,
   verbose: number,
-): { services: ServiceSpec[]; errors: MasterEntError[] } {
+): { services: ServiceSpec[]; errors: Error[] } {
   const entries = readMasterCf(config.configDir);
   const services: ServiceSpec[] = [];
-  const errors: MasterEntError[] = [];
+  const errors: Error[] = [];
   for (const e of entries) {
     if (e.disabled || serviceDisabled(config, e.service, e.type)) continue;
     try {
       services.push(buildServiceSpec(e, config, verbose));
     } catch (err) {
-      if (err instanceof MasterEntError) errors.push(err);
+      if (err instanceof MasterEntError || err instanceof MasterCfError) errors.push(err);
       else throw err;
     }
   }

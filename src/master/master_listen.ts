@@ -17,8 +17,11 @@
  * socket (SCM_RIGHTS). Node cannot receive descriptors on an ordinary
  * UNIX socket, so a pass endpoint is opened like a unix endpoint and
  * each connection to it is handed to the worker as a client.
- * unix-dgram services (Postfix's postlog) are not opened: Node has no
- * UNIX datagram sockets without a native add-on. master logs a warning.
+ * unix-dgram (Postfix's postlog service): master binds the datagram
+ * socket (through src/util/unix_dgram.ts, the native add-on) and hands
+ * each datagram to the worker as one trigger, so such a service's daemon
+ * is a trigger server (mail_server.ts triggerServerMain) that gets one
+ * record per call; Postfix's postlogd reads the socket itself instead.
  *
  * What it does not do: decide who gets a client (master_spawn.ts) or
  * create the private/public directories (postfix start does).
@@ -33,6 +36,7 @@ import { chmodSync, chownSync, constants, lstatSync, openSync, unlinkSync } from
 import { createServer, Socket, type Server } from 'node:net';
 import type { ServiceSpec } from './master_ent.js';
 import { msgWarn } from '../util/msg.js';
+import { createDgramSocket, type DgramSocket } from '../util/unix_dgram.js';
 
 /** Postfix leaves its stream sockets srw-rw-rw-. */
 export const UNIX_SOCKET_MODE = 0o666;
@@ -66,8 +70,14 @@ function listenServer(server: Server, opts: { host?: string; port?: number; path
   });
 }
 
+/**
+ * Stops listening at once. Not awaiting close()'s callback: it waits for
+ * every connection the server ever accepted, and those now belong to
+ * workers (a handed-over socket still counts in the master's server).
+ */
 function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+  server.close();
+  return Promise.resolve();
 }
 
 function makeStreamServer(handlers: ListenHandlers, label: string): Server {
@@ -157,7 +167,38 @@ async function openFifo(spec: ServiceSpec, handlers: ListenHandlers, owner: Owne
   };
 }
 
-/** Opens the endpoint of one service; null for a type Postern cannot open. */
+async function openDgram(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener> {
+  if (spec.endpoint.kind !== 'path') throw new Error('not a path endpoint');
+  const path = spec.endpoint.path;
+  let sock: DgramSocket;
+  try {
+    removeStale(path);
+    sock = createDgramSocket((msg) => handlers.trigger(msg));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('listening', () => resolve());
+      sock.once('error', (err: Error) => reject(err));
+      sock.bind(path);
+    });
+    chmodSync(path, UNIX_SOCKET_MODE);
+    if (owner) chownSync(path, owner.uid, owner.gid);
+  } catch (err) {
+    throw new Error(`open ${path} (${spec.key}): ${(err as Error).message}`);
+  }
+  sock.on('error', (err: Error) => msgWarn(`${path}: ${err.message}`));
+  return {
+    label: spec.endpoint.label,
+    close: async () => {
+      sock.close();
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** Opens the endpoint of one service. */
 export async function openListener(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener | null> {
   switch (spec.type) {
     case 'inet':
@@ -168,8 +209,7 @@ export async function openListener(spec: ServiceSpec, handlers: ListenHandlers, 
     case 'fifo':
       return openFifo(spec, handlers, owner);
     case 'unix-dgram':
-      msgWarn(`service ${spec.name}(${spec.type}): UNIX datagram endpoints are not supported; service not started`);
-      return null;
+      return openDgram(spec, handlers, owner);
     default:
       throw new Error(`unknown service type: ${String(spec.type)}`);
   }

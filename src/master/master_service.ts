@@ -20,6 +20,7 @@
  */
 import type { MailConfig } from '../global/mail_conf.js';
 import { getpwnam } from '../util/pwd_lookup.js';
+import { strerror } from '../util/strerror.js';
 import { msgFatal, msgWarn } from '../util/msg.js';
 import { readServices, type ServiceSpec } from './master_ent.js';
 import { openListener, type Owner } from './master_listen.js';
@@ -79,12 +80,11 @@ export class MasterServices {
     try {
       result = readServices(this.#config, this.verbose);
     } catch (err) {
-      const text = err instanceof Error ? err.message : String(err);
-      const where = (err as { file?: string; line?: number }).file
-        ? `${(err as { file: string }).file}, line ${(err as { line: number }).line}: `
-        : '';
-      if (fatal) return msgFatal(`${where}${text}`);
-      msgWarn(`${where}${text}; keeping the current services`);
+      // MasterCfError names the file and line; a system error gets Postfix's "open FILE: text".
+      const sys = err as NodeJS.ErrnoException;
+      const text = sys.syscall && sys.path ? `${sys.syscall} ${sys.path}: ${strerror(err)}` : err instanceof Error ? err.message : String(err);
+      if (fatal) return msgFatal(text);
+      msgWarn(`${text}; keeping the current services`);
       return null;
     }
     for (const e of result.errors) {

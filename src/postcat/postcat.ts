@@ -44,12 +44,12 @@
  * SEE ALSO
  *   postconf(5), postsuper(1).
  */
-import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONF_ENV_PATH, configDirectory, loadMailConfig } from '../global/mail_conf.js';
+import { configDirectory, loadMailConfig } from '../global/mail_conf.js';
 import { MAIL_QUEUE, mailQueueIdOk, queuePath, splitQueueNames } from '../global/mail_queue.js';
 import { isMainModule, runMain } from '../util/main_module.js';
-import { msgFatal, msgInit, msgSetVerbose } from '../util/msg.js';
+import { msgFatal, msgInfo, msgInit, msgSetVerbose } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
 import { PC_FLAG, PC_MASK_PRINT_ALL, PostcatFatal, PostcatOutput, postcatPrint, type PostcatInput } from './postcat_print.js';
 
@@ -85,7 +85,7 @@ function parseArgs(argv: string[]): Parsed {
       const ch = arg[j]!;
       const at = OPTSTRING.indexOf(ch);
       if (at < 0 || ch === ':') {
-        process.stderr.write(`postcat: invalid option -- '${ch}'\n`);
+        msgInfo(`invalid option -- '${ch}'`);
         msgFatal(USAGE);
       }
       let optarg: string | undefined;
@@ -93,7 +93,7 @@ function parseArgs(argv: string[]): Parsed {
         if (j + 1 < arg.length) optarg = arg.slice(j + 1);
         else if (i + 1 < argv.length) optarg = argv[++i];
         else {
-          process.stderr.write(`postcat: option requires an argument -- '${ch}'\n`);
+          msgInfo(`option requires an argument -- '${ch}'`);
           msgFatal(USAGE);
         }
         j = arg.length;
@@ -157,14 +157,37 @@ function openInput(path: string, shown: string): PostcatInput | null {
   }
 }
 
+/** Where postcat's output goes and where standard input comes from (tests run it in-process). */
+export interface PostcatIo {
+  write(b: Buffer): void;
+  stdin(): { data: Buffer; seekable: boolean };
+}
+
+const processIo: PostcatIo = {
+  write: (b) => writeAllSync(1, b),
+  stdin: () => {
+    let seekable = false;
+    try {
+      seekable = fstatSync(0).isFile();
+    } catch {
+      seekable = false;
+    }
+    return { data: readAll(0), seekable };
+  },
+};
+
 export async function main(argv: string[]): Promise<number> {
   msgInit('postcat');
+  return postcatMain(argv, processIo);
+}
+
+/** postcat(1) without process side effects: no chdir, no environment changes, no exit of its own. */
+export async function postcatMain(argv: string[], io: PostcatIo): Promise<number> {
   const args = parseArgs(argv);
   msgSetVerbose(args.verbose);
-  if (args.configDir !== undefined) process.env[CONF_ENV_PATH] = args.configDir;
 
   // Like Postfix's mail_conf_read(): main.cf must be readable.
-  const configDir = configDirectory();
+  const configDir = configDirectory(args.configDir);
   const mainCf = join(configDir, 'main.cf');
   try {
     closeSync(openSync(mainCf, 'r'));
@@ -173,7 +196,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = loadMailConfig({ configDir });
 
-  const out = new PostcatOutput((b) => writeAllSync(1, b));
+  const out = new PostcatOutput((b) => io.write(b));
   const opts = { flags: args.flags, verbose: args.verbose, startOffset: args.startOffset };
   const print = (input: PostcatInput): void => {
     try {
@@ -188,20 +211,17 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   if (args.files.length === 0) {
-    let seekable = false;
-    try {
-      seekable = fstatSync(0).isFile();
-    } catch {
-      seekable = false;
-    }
-    print({ path: 'stdin', data: readAll(0), seekable });
+    print({ path: 'stdin', ...io.stdin() });
   } else if (args.flags & PC_FLAG.SEARCH_QUEUE) {
+    // Postfix changes to queue_directory and opens relative names; the names it shows are relative.
     const queueDir = config.get('queue_directory');
+    let isDir = false;
     try {
-      process.chdir(queueDir);
+      isDir = statSync(queueDir).isDirectory();
     } catch (err) {
       msgFatal(`chdir ${queueDir}: ${strerror(err)}`);
     }
+    if (!isDir) msgFatal(`chdir ${queueDir}: Not a directory`);
     const hash = { hashDepth: config.getInt('hash_queue_depth'), hashQueues: splitQueueNames(config.get('hash_queue_names')) };
     for (const id of args.files) {
       if (!mailQueueIdOk(id)) msgFatal(`bad mail queue ID: ${id}`);
@@ -209,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       for (let tries = 0; input === null && tries < POSTCAT_SEARCH_TRIES; tries++) {
         for (const q of POSTCAT_QUEUES) {
           const rel = queuePath('', q, id, hash);
-          input = openInput(rel, rel);
+          input = openInput(join(queueDir, rel), rel);
           if (input !== null) break;
         }
       }
@@ -218,7 +238,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } else {
     for (const file of args.files) {
-      let input: PostcatInput | null;
+      let input: PostcatInput | null = null;
+      let failure: unknown;
       try {
         const fd = openSync(file, 'r');
         try {
@@ -227,9 +248,9 @@ export async function main(argv: string[]): Promise<number> {
           closeSync(fd);
         }
       } catch (err) {
-        input = null;
-        msgFatal(`open ${file}: ${strerror(err)}`);
+        failure = err;
       }
+      if (input === null) msgFatal(`open ${file}: ${strerror(failure)}`);
       print(input);
     }
   }

@@ -29,7 +29,7 @@
  * names on the command line, unused or undefined parameters in main.cf,
  * a missing master.cf.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIN_CONF_FILE, MainCfError, parseMainCf, type MainCfEntry } from '../global/mail_conf.js';
 import { MainCfEditError, MainCfIoError, editMainCf, type EditMode } from '../global/mail_conf_edit.js';
@@ -78,6 +78,32 @@ export function readServices(configDir: string): PcfService[] {
   }
 }
 
+/** Postfix re-reads a file modified less than this many seconds ago (dict_load_file_xt). */
+const COOL_DOWN_SECONDS = 1;
+
+/**
+ * Postfix reads main.cf again, into the dictionary it already filled,
+ * while the file is younger than COOL_DOWN_SECONDS ("pausing to let it
+ * cool down"), so a fresh file's duplicate settings are also reported
+ * against their first line. Repeat those warnings once (without the pause).
+ */
+function rereadWarnings(configDir: string, entries: MainCfEntry[]): void {
+  const file = join(configDir, MAIN_CONF_FILE);
+  const counts = new Map<string, number>();
+  for (const e of entries) counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
+  if (![...counts.values()].some((n) => n > 1)) return;
+  try {
+    const st = statSync(file);
+    if (st.mtimeMs / 1000 < Date.now() / 1000 - COOL_DOWN_SECONDS - 1) return;
+    const names = new Map(entries.map((e) => [e.name, e.value] as [string, string]));
+    for (const w of parseMainCf(readFileSync(file, 'utf8'), file, names).warnings) {
+      if (w.includes(': overriding earlier entry: ')) msgWarn(w);
+    }
+  } catch {
+    // Already reported by the first read.
+  }
+}
+
 function editMode(opts: PostconfOptions): EditMode {
   if (opts.edit) return 'edit';
   if (opts.remove) return 'remove';
@@ -116,6 +142,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const services = readServices(opts.configDir);
     const params = new PcfParams(opts.configDir, entries, opts.defaults ? {} : opts.overrides, services);
+    if (entries !== null) rereadWarnings(opts.configDir, entries);
     if (!opts.defaults) {
       params.dropReadonly();
       params.registerUserParameters(MASTER_CF_FILE);

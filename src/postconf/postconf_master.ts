@@ -18,12 +18,15 @@
  * that matched nothing ("unmatched request: ..."), "-o" settings that no
  * program uses ("/etc/postfix/master.cf: unused parameter: name=value").
  */
+import { closeSync, openSync } from 'node:fs';
+import { MAIN_CONF_FILE } from '../global/mail_conf.js';
 import { MASTER_CF_FILE, MASTER_FIELD } from '../global/master_cf.js';
 import { msgFatal, msgWarn } from '../util/msg.js';
 import { editMaster } from './postconf_master_edit.js';
 import {
   PCF_FIELD_WILDCARD,
   PCF_MATCH_ANY,
+  errnoText,
   matchServicePattern,
   parseFieldPattern,
   parseServicePattern,
@@ -31,7 +34,7 @@ import {
   type PcfMasterEnt,
 } from './postconf_master_ent.js';
 import { formatMasterEntry, formatMasterField, formatMasterParam, type PrintMode } from './postconf_master_print.js';
-import { masterExpander, unusedMasterParameters } from './postconf_master_params.js';
+import { masterExpander, scanMasterParameters } from './postconf_master_params.js';
 import type { PostconfOptions } from './postconf_options.js';
 
 type Out = (s: string) => void;
@@ -127,6 +130,16 @@ function showParams(entries: readonly PcfMasterEnt[], args: readonly string[], m
 
 type PrintModeFor = (e: PcfMasterEnt) => PrintMode;
 
+/** postconf's display modes read main.cf and, unlike daemons, insist that it exists. */
+function requireMainCf(configDir: string): void {
+  const path = `${configDir}/${MAIN_CONF_FILE}`;
+  try {
+    closeSync(openSync(path, 'r'));
+  } catch (e) {
+    msgFatal(`open ${path}: ${errnoText(e)}`);
+  }
+}
+
 /** Entry point from postconf.ts for -M, -F and -P (with or without -e/-X/-#). */
 export function runMasterModes(opts: PostconfOptions, out: Out): number {
   if (opts.edit || opts.remove || opts.comment) {
@@ -135,6 +148,8 @@ export function runMasterModes(opts: PostconfOptions, out: Out): number {
     return 0;
   }
   const entries = readPcfMaster(opts.configDir);
+  requireMainCf(opts.configDir);
+  const unused = scanMasterParameters(opts, entries);
   const expander = opts.expand ? masterExpander(opts, entries) : null;
   const mode: PrintModeFor = (e) => ({
     fold: opts.fold,
@@ -146,7 +161,7 @@ export function runMasterModes(opts: PostconfOptions, out: Out): number {
   else showEntries(entries, opts.args, mode, out);
   if (!(opts as { quiet?: boolean }).quiet) {
     const dir = opts.configDir;
-    for (const w of unusedMasterParameters(opts, entries)) {
+    for (const w of unused) {
       msgWarn(`${dir}/${MASTER_CF_FILE}: unused parameter: ${w.name}=${w.value}`);
     }
   }

@@ -116,6 +116,8 @@ export function editMasterField(argv: string[], field: number, value: string): v
   if (field === MASTER_FIELD.CMD) {
     argv.length = MASTER_FIELD.CMD;
     argv.push(...splitMasterWords(value));
+    // Postfix 3.7 crashes here; we stop with a message instead.
+    if (argv.length <= MASTER_FIELD.CMD) msgFatal(`-Fe requires a command: "${value}"`);
     normalizeDaemonArgs(argv);
   } else {
     argv[field] = value;
@@ -279,7 +281,8 @@ export function editMaster(opts: PostconfOptions, args: readonly string[]): void
     remove: opts.remove,
     comment: opts.comment,
   };
-  const reqs = args.map((a) => parseRequest(a, mode));
+  // master.cf is handled as bytes (latin1), so the requests must be too.
+  const reqs = args.map((a) => parseRequest(Buffer.from(a, 'utf8').toString('latin1'), mode));
   const path = masterCfPath(opts.configDir);
   let text: string;
   try {

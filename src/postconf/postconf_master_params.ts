@@ -20,6 +20,7 @@
  * Warnings only; a macro syntax error while expanding is fatal ("macro
  * processing error"), from mail_conf.
  */
+import { basename } from 'node:path';
 import { MAIN_CONF_FILE, MailConfig, loadMailConfig } from '../global/mail_conf.js';
 import { referencedNames } from '../global/mail_conf_expand.js';
 import { MAIL_PARAMS, serviceParameters } from '../global/mail_params.js';
@@ -30,8 +31,11 @@ import type { PostconfOptions } from './postconf_options.js';
 
 /** The parameter that names restriction classes (VAR_REST_CLASSES). */
 const VAR_REST_CLASSES = 'smtpd_restriction_classes';
-/** The read-only per-service parameter postconf defines for each entry. */
+/** Per-service parameters postconf defines itself; "-o" may not set them. */
 const VAR_SERVICE_NAME = 'service_name';
+const VAR_PROCESS_NAME = 'process_name';
+const VAR_PROCESS_ID = 'process_id';
+const READ_ONLY_PARAMS: ReadonlySet<string> = new Set([VAR_SERVICE_NAME, VAR_PROCESS_NAME, VAR_PROCESS_ID]);
 /** Separators of a restriction class list. */
 const CLASS_LIST_SEPARATORS = /[, \t\r\n]+/;
 
@@ -48,6 +52,8 @@ export function masterExpander(opts: PostconfOptions, _entries: readonly PcfMast
     if (!c) {
       const local: Record<string, string> = Object.fromEntries(e.allParams ?? []);
       local[VAR_SERVICE_NAME] = e.argv[MASTER_FIELD.SERVICE];
+      local[VAR_PROCESS_NAME] = basename(e.argv[MASTER_FIELD.CMD]);
+      local[VAR_PROCESS_ID] = String(process.pid);
       c = config.withOverrides(local);
       scoped.set(e, c);
     }
@@ -60,10 +66,12 @@ function isRaw(name: string): boolean {
 }
 
 /**
- * The "-o" settings nobody uses, in master.cf order; warns about undefined
- * $name references on the way.
+ * Scans the "-o" settings before anything is shown, as postconf does:
+ * warns about undefined $name references and drops read-only settings
+ * (with a warning). Returns the settings nobody uses, in master.cf order,
+ * for the caller to report after the output.
  */
-export function unusedMasterParameters(
+export function scanMasterParameters(
   opts: PostconfOptions,
   entries: readonly PcfMasterEnt[],
 ): Array<{ entry: PcfMasterEnt; name: string; value: string }> {
@@ -98,7 +106,9 @@ export function unusedMasterParameters(
     }
   };
   const scan = (value: string, local: PcfMasterEnt | null, warn: boolean): void => {
-    for (const name of referencedNames(value).names) flag(name, local, warn);
+    const r = referencedNames(value);
+    if (warn) for (const w of r.warnings) msgWarn(w);
+    for (const name of r.names) flag(name, local, warn);
   };
   const classList = (value: string | undefined): string[] =>
     value === undefined ? [] : value.split(CLASS_LIST_SEPARATORS).filter((w) => w !== '');
@@ -113,8 +123,13 @@ export function unusedMasterParameters(
     if (!dict) continue;
     const local = localValid.get(e) as Set<string>;
     for (const name of classList(dict.get(VAR_REST_CLASSES))) flag(name, e, true);
-    for (const [name, value] of dict) {
+    for (const [name, value] of [...dict]) {
       if (restClasses.has(name)) local.add(name);
+      if (READ_ONLY_PARAMS.has(name)) {
+        msgWarn(`${dir}/${MASTER_CF_FILE}: read-only parameter assignment: ${name}=${value}`);
+        dict.delete(name);
+        continue;
+      }
       if (isRaw(name)) continue;
       scan(value, e, true);
     }

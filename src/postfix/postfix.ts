@@ -26,10 +26,12 @@
  *   flush            what postqueue -f does: a trigger to qmgr
  *                    (public/$queue_service_name) with the requests F
  *                    (forget dead destinations), A (ignore time stamps),
- *                    D (scan deferred) and I (scan incoming); qmgr then
- *                    retries every deferred message. Fails with "Cannot
- *                    flush mail queue - mail system is down" when master
- *                    or the qmgr endpoint is not there.
+ *                    D (scan deferred) and I (scan incoming), so qmgr
+ *                    retries every deferred message, then a wakeup W to
+ *                    pickup (public/$pickup_service_name) for maildrop.
+ *                    Fails with "Cannot flush mail queue - mail system is
+ *                    down" (exit 1; postqueue exits 69) when master or an
+ *                    endpoint is not there.
  *   set-permissions  create missing directories and fix owner and mode of
  *                    the existing ones.
  *
@@ -53,7 +55,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
-import { MAIL_CLASS, QMGR_REQ, mailPathname } from '../global/mail_proto.js';
+import { MAIL_CLASS, QMGR_REQ, TRIGGER_REQ_WAKEUP, mailPathname } from '../global/mail_proto.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { unknownParameters } from '../global/mail_params.js';
 import { readMasterCf } from '../global/master_cf.js';
@@ -196,9 +198,20 @@ async function cmdFlush(ctx: Ctx): Promise<number> {
   if (!existsSync(ctx.queueDir)) msgFatal(`no Postfix queue directory ${ctx.queueDir}!`);
   const down = (): never => msgFatal('Cannot flush mail queue - mail system is down');
   if (masterPid(ctx) === null) return down();
-  const path = mailPathname(ctx.queueDir, MAIL_CLASS.PUBLIC, ctx.config.get('queue_service_name'));
-  const request = QMGR_REQ.FLUSH_DEAD + QMGR_REQ.SCAN_ALL + QMGR_REQ.SCAN_DEFERRED + QMGR_REQ.SCAN_INCOMING;
-  if (!(await unixTrigger(path, request, FLUSH_TRIGGER_TIMEOUT_MS))) return down();
+  // As postqueue -f: mail_flush_deferred() (qmgr), then mail_flush_maildrop() (pickup).
+  const qmgrRequest = QMGR_REQ.FLUSH_DEAD + QMGR_REQ.SCAN_ALL + QMGR_REQ.SCAN_DEFERRED + QMGR_REQ.SCAN_INCOMING;
+  const steps: Array<[string, string]> = [
+    [ctx.config.get('queue_service_name'), qmgrRequest],
+    [ctx.config.get('pickup_service_name'), TRIGGER_REQ_WAKEUP],
+  ];
+  for (const [service, request] of steps) {
+    const path = mailPathname(ctx.queueDir, MAIL_CLASS.PUBLIC, service);
+    if (!existsSync(path)) {
+      msgWarn(`unable to look up ${MAIL_CLASS.PUBLIC}/${service}: No such file or directory`);
+      return down();
+    }
+    if (!(await unixTrigger(path, request, FLUSH_TRIGGER_TIMEOUT_MS))) return down();
+  }
   return 0;
 }
 

@@ -10,7 +10,8 @@
  * hash is the last field, the remaining attributes fill it, as in
  * attr_scan0). Strict mode wants exactly the declared attributes in the
  * declared order (optional ones may be absent); lenient mode looks fields
- * up by name and skips what it does not know.
+ * up by name and skips what it does not know. scanRecords() reads a head
+ * followed by repeated items (showq's recipient/reason pairs).
  *
  * What it does not do: I/O or framing (attr0.ts), protocol names
  * (src/global/ipc/protocol.ts).
@@ -195,50 +196,98 @@ const ATTR_GROUP_LABEL = '{...}';
  * attributes in order; lenient: by name, unknown attributes skipped.
  */
 export function scanFields<F extends FieldList>(fields: F, frame: Attr0Frame, opts: { strict: boolean }): ScanResult<Fields<F>> {
+  if (opts.strict) {
+    const r = scanInOrder(fields, frame, 0);
+    if (!r.ok) return r;
+    if (r.next < frame.length) return { ok: false, message: `unexpected attribute ${entryName(frame[r.next]!)}` };
+    return { ok: true, value: r.value };
+  }
+  return scanByName(fields, frame);
+}
+
+/**
+ * A list made of a head and zero or more repeated items, all in order
+ * (showq's message: queue_name ... sender, then recipient/reason pairs).
+ * Like ATTR_FLAG_MORE scans in Postfix, the order is always strict.
+ */
+export function scanRecords<H extends FieldList, I extends FieldList>(
+  head: H,
+  item: I,
+  frame: Attr0Frame,
+  opts: { maxItems?: number } = {},
+): ScanResult<{ head: Fields<H>; items: Array<Fields<I>> }> {
+  const h = scanInOrder(head, frame, 0);
+  if (!h.ok) return h;
+  const items: Array<Fields<I>> = [];
+  let pos = h.next;
+  while (pos < frame.length) {
+    if (opts.maxItems !== undefined && items.length >= opts.maxItems) {
+      return { ok: false, message: `more than ${opts.maxItems} repeated items` };
+    }
+    const r = scanInOrder(item, frame, pos);
+    if (!r.ok) return r;
+    if (r.next === pos) return { ok: false, message: `unexpected attribute ${entryName(frame[pos]!)}` };
+    items.push(r.value);
+    pos = r.next;
+  }
+  return { ok: true, value: { head: h.value, items } };
+}
+
+function scanInOrder<F extends FieldList>(fields: F, frame: Attr0Frame, start: number): { ok: true; value: Fields<F>; next: number } | { ok: false; message: string } {
   const out: Record<string, unknown> = {};
   const list = Object.entries(fields);
-  const used = new Array<boolean>(frame.length).fill(false);
-  let pos = 0;
+  let pos = start;
   for (let i = 0; i < list.length; i++) {
     const [name, s] = list[i]!;
     const last = i === list.length - 1;
     let source: Attr0Entry | Attr0Pair[] | undefined;
-    if (opts.strict) {
-      const e = frame[pos];
-      if (s.type === 'hash' && e && isGroup(e)) {
-        source = e;
-        pos++;
-      } else if (s.type === 'hash' && last && frame.slice(pos).every((x) => !isGroup(x))) {
-        source = frame.slice(pos) as Attr0Pair[];
-        pos = frame.length;
-      } else if (e && !isGroup(e) && e.name === name) {
-        source = e;
-        pos++;
-      }
-    } else {
-      const k = frame.findIndex((e, j) => !used[j] && (s.type === 'hash' ? isGroup(e) : !isGroup(e) && e.name === name));
-      if (k >= 0) {
-        used[k] = true;
-        source = frame[k];
-      } else if (s.type === 'hash' && last) {
-        const known = new Set(list.map(([n]) => n));
-        const rest = frame.filter((e, j) => !used[j] && !isGroup(e) && !known.has(e.name)) as Attr0Pair[];
-        if (rest.length > 0) source = rest;
-      }
+    const e = frame[pos];
+    if (s.type === 'hash' && e && isGroup(e)) {
+      source = e;
+      pos++;
+    } else if (s.type === 'hash' && last && frame.slice(pos).every((x) => !isGroup(x))) {
+      source = frame.slice(pos) as Attr0Pair[];
+      pos = frame.length;
+    } else if (e && !isGroup(e) && e.name === name) {
+      source = e;
+      pos++;
     }
     if (source === undefined) {
       if (s.optional) continue;
-      if (opts.strict && frame[pos]) {
-        return { ok: false, message: `unexpected attribute ${entryName(frame[pos]!)} (expecting: ${name})` };
-      }
+      if (frame[pos]) return { ok: false, message: `unexpected attribute ${entryName(frame[pos]!)} (expecting: ${name})` };
       return { ok: false, message: `missing attribute ${name}` };
     }
     const r = convert(name, s, source);
     if (!r.ok) return r;
     out[name] = r.value;
   }
-  if (opts.strict && pos < frame.length) {
-    return { ok: false, message: `unexpected attribute ${entryName(frame[pos]!)}` };
+  return { ok: true, value: out as Fields<F>, next: pos };
+}
+
+function scanByName<F extends FieldList>(fields: F, frame: Attr0Frame): ScanResult<Fields<F>> {
+  const out: Record<string, unknown> = {};
+  const list = Object.entries(fields);
+  const used = new Array<boolean>(frame.length).fill(false);
+  for (let i = 0; i < list.length; i++) {
+    const [name, s] = list[i]!;
+    const last = i === list.length - 1;
+    let source: Attr0Entry | Attr0Pair[] | undefined;
+    const k = frame.findIndex((e, j) => !used[j] && (s.type === 'hash' ? isGroup(e) : !isGroup(e) && e.name === name));
+    if (k >= 0) {
+      used[k] = true;
+      source = frame[k];
+    } else if (s.type === 'hash' && last) {
+      const known = new Set(list.map(([n]) => n));
+      const rest = frame.filter((e, j) => !used[j] && !isGroup(e) && !known.has(e.name)) as Attr0Pair[];
+      if (rest.length > 0) source = rest;
+    }
+    if (source === undefined) {
+      if (s.optional) continue;
+      return { ok: false, message: `missing attribute ${name}` };
+    }
+    const r = convert(name, s, source);
+    if (!r.ok) return r;
+    out[name] = r.value;
   }
   return { ok: true, value: out as Fields<F> };
 }

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Attr0Frame, Attr0Decoder, Attr0Error, decodeAttr0, encodeAttr0, parseInt32, parseLong } from './attr0.js';
-import { attr, printFields, scanFields } from './attr0_scan.js';
+import { attr, printFields, scanFields, scanRecords } from './attr0_scan.js';
 
 const nul = (s: string) => Buffer.from(s.replace(/\|/g, '\0'), 'utf8');
 
@@ -206,5 +206,28 @@ describe('attr0 strict and lenient scans', () => {
       assert.ok(r.ok);
       assert.deepEqual([...r.value.rest], [['a', '1'], ['b', '2']], 'first instance wins');
     }
+  });
+});
+
+describe('attr0 head plus repeated items', () => {
+  const HEAD = { queue_id: attr.str(), size: attr.long() };
+  const ITEM = { recipient: attr.str(), reason: attr.str() };
+  const frameOf = (text: string) => decodeAttr0(nul(text)).frames[0]!;
+
+  it('reads a head and every item in order', () => {
+    const r = scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10|recipient|a@x|reason||recipient|b@y|reason|later||'));
+    assert.ok(r.ok);
+    assert.deepEqual(r.value, {
+      head: { queue_id: 'A1', size: 10 },
+      items: [{ recipient: 'a@x', reason: '' }, { recipient: 'b@y', reason: 'later' }],
+    });
+    const none = scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10||'));
+    assert.ok(none.ok && none.value.items.length === 0);
+  });
+
+  it('rejects a broken item, a stray attribute, and too many items', () => {
+    assert.equal(scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10|recipient|a@x||')).ok, false);
+    assert.equal(scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10|bogus|1||')).ok, false);
+    assert.equal(scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10|recipient|a|reason||recipient|b|reason|||'), { maxItems: 1 }).ok, false);
   });
 });

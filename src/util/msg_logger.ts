@@ -60,13 +60,19 @@ export function firstLabel(host: string): string {
   return dot < 0 ? host : host.slice(0, dot);
 }
 
-/** Text as bytes: cut at NUL, masked, capped. Shared by the file and syslog sinks. */
+/**
+ * Text as bytes: cut at NUL, masked, capped. Shared by the file and syslog
+ * sinks. Postfix masks the whole text and then cuts, so a UTF-8 character
+ * straddling the cap leaves its first bytes unmasked; whether a byte is
+ * masked depends only on the bytes before it and the one after it, so
+ * masking cap + 1 bytes gives the same first cap bytes.
+ */
 export function recordText(text: string | Buffer, utf8: boolean, cap = MSG_LOGGER_RECLEN): Buffer {
   let bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text);
   const nul = bytes.indexOf(0);
   if (nul >= 0) bytes = bytes.subarray(0, nul);
-  if (bytes.length > cap) bytes = bytes.subarray(0, cap);
-  return printableBytes(bytes, utf8);
+  if (bytes.length > cap + 1) bytes = bytes.subarray(0, cap + 1);
+  return printableBytes(bytes, utf8).subarray(0, cap);
 }
 
 export interface LogRecordFields {
@@ -99,6 +105,11 @@ export interface LogfileSinkOptions {
   now?: () => Date;
   /** Where complaints and records that could not be written go; default process.stderr. */
   complain?: (line: string) => void;
+  /**
+   * Called instead of the warn-and-use-stderr fallback when the file
+   * cannot be opened (postlog makes that fatal, as Postfix does).
+   */
+  onOpenError?: (err: LogWriterError) => void;
 }
 
 /** A msg.ts sink with a raw-bytes entry point for postlog(1) and a close(). */
@@ -123,6 +134,10 @@ export function logfileMsgSink(opts: LogfileSinkOptions): LogfileSink {
       writer.write(record);
       broken = false;
     } catch (err) {
+      if (opts.onOpenError && err instanceof LogWriterError) {
+        opts.onOpenError(err);
+        return;
+      }
       if (!broken) {
         warn(err instanceof LogWriterError ? err.message : String(err));
         broken = true;

@@ -67,6 +67,14 @@ test('cap counts bytes: multi-byte text is cut at 2000 bytes, then masked', () =
   assert.equal(text.toString('latin1'), '?'.repeat(2000));
 });
 
+test('UTF-8 on: a character straddling the cap keeps its first bytes (mask, then cut)', () => {
+  // The real postlog at compatibility_level 3.6 writes 1999 'a' and a bare 0xc3.
+  const text = recordText(`${'a'.repeat(1999)}é`, true);
+  assert.equal(text.length, 2000);
+  assert.equal(text[1999], 0xc3);
+  assert.equal(recordText(`${'a'.repeat(1999)}é`, false)[1999], 0x3f);
+});
+
 test('text ends at a NUL byte, as a C string does', () => {
   assert.equal(rec('info', Buffer.from('before\0after')), 'Nov 28 18:21:39 vm postfix/postlog[5343]: before');
 });

@@ -9,7 +9,8 @@
  *     per message, empty terminating list);
  *  2. decodes them with Postern's Attr0Stream, checks the announcement
  *     with a Postern protocol declaration, and re-encodes every list:
- *     the bytes must be identical;
+ *     the bytes must be identical; a Postern client (openAttrStream,
+ *     scanRecords) reads the real showq's stream typed and strict;
  *  3. runs the real postqueue -p twice against queue_directory/public/showq:
  *     once served by the real showq, once by a Postern server sending
  *     Postern-encoded bytes; the two listings must be identical.
@@ -18,14 +19,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Attr0Frame, encodeAttr0 } from '../../src/util/attr0.js';
-import { Attr0Stream } from '../../src/util/attr0_stream.js';
-import { attr, scanFields } from '../../src/util/attr0_scan.js';
+import { Attr0Stream, type FrameResult } from '../../src/util/attr0_stream.js';
+import { attr, scanRecords } from '../../src/util/attr0_scan.js';
+import { openAttrStream } from '../../src/global/ipc/attr_clnt.js';
 import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../../src/global/mail_proto.js';
 import { defineProtocol } from '../../src/global/ipc/protocol.js';
 import { runProgram } from '../lib/paths.js';
@@ -45,8 +47,8 @@ const SHOWQ = defineProtocol({
     [MAIL_ATTR.FORCED_EXPIRE]: attr.bool(),
     [MAIL_ATTR.SENDER]: attr.str(),
   },
-  strictReply: false,
 });
+const SHOWQ_RCPT = { [MAIL_ATTR.RECIP]: attr.str(), [MAIL_ATTR.WHY]: attr.str() };
 
 let dir: string;
 let conf: string;
@@ -74,6 +76,9 @@ before(async () => {
       '',
     ].join('\n'),
   );
+  // Postfix waits until main.cf is over a second old before reading it.
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(join(conf, 'main.cf'), past, past);
   // The queue directories sendmail/postdrop and showq need (root runs them all here).
   for (const q of QUEUE_DIRS) mkdirSync(join(queueDir, q), { recursive: true });
   await run('/usr/sbin/sendmail', ['-C', conf, '-f', 'sender@example.com', '-i', 'rcpt1@example.net', 'rcpt2@example.org'], 'Subject: one\n\nbody\n');
@@ -97,7 +102,9 @@ async function listen(path: string, onConn: (s: Socket) => void): Promise<() => 
 
 /** Hands an accepted connection to the real showq in stand-alone mode. */
 function realShowq(sock: Socket): void {
-  const child = spawn(SHOWQ_PROGRAM, ['-S'], { stdio: [sock, 'ignore', 'ignore'], env: { ...process.env, MAIL_CONFIG: conf } });
+  // Stand-alone showq reads standard input and writes standard output: both are the socket.
+  const child = spawn(SHOWQ_PROGRAM, ['-S'], { stdio: [sock, sock, 'ignore'], env: { ...process.env, MAIL_CONFIG: conf } });
+  child.on('error', () => sock.destroy());
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   child.on('exit', () => {
     clearTimeout(timer);
@@ -159,10 +166,38 @@ describe('attr0 against the real Postfix showq/postqueue', () => {
     assert.deepEqual(frames[3], []);
     const again = Buffer.concat(frames.map((f) => encodeAttr0(f)));
     assert.deepEqual(again, real);
-    const msgs = frames.slice(1, 3).map((f) => scanFields(SHOWQ.reply, f, { strict: false }));
-    for (const m of msgs) assert.ok(m.ok && m.value.queue_name === 'maildrop' && m.value.forced_expire === false);
-    const senders = msgs.map((m) => (m.ok ? m.value.sender : '')).sort();
-    assert.deepEqual(senders, ['', 'sender@example.com']);
+  });
+
+  it('a Postern client reads the real showq stream, typed and strict', async () => {
+    const path = join(dir, 'client.sock');
+    const close = await listen(path, realShowq);
+    try {
+      const opened = await openAttrStream(SHOWQ, path, 10_000);
+      if (!opened.ok) assert.fail(opened.message);
+      const io: Attr0Stream = opened.io;
+      const seen: Array<[string, string[]]> = [];
+      for (let k = 0; k < 10; k++) {
+        const r: FrameResult = await io.readFrame(10_000);
+        if (!r.ok) assert.fail(r.message);
+        if (r.frame.length === 0) break;
+        const m = scanRecords(SHOWQ.reply, SHOWQ_RCPT, r.frame);
+        if (!m.ok) assert.fail(m.message);
+        assert.equal(m.value.head.queue_name, 'maildrop');
+        assert.equal(m.value.head.forced_expire, false);
+        assert.ok(m.value.head.size > 0 && m.value.head.time > 1_600_000_000);
+        assert.ok(m.value.items.every((i) => i.reason === ''));
+        seen.push([m.value.head.sender, m.value.items.map((i) => i.recipient)]);
+      }
+      io.destroy();
+      seen.sort((a, b) => a[0].localeCompare(b[0]));
+      // showq shows the null sender as MAILER-DAEMON.
+      assert.deepEqual(seen, [
+        ['MAILER-DAEMON', ['postmaster@example.com']],
+        ['sender@example.com', ['rcpt1@example.net', 'rcpt2@example.org']],
+      ]);
+    } finally {
+      await close();
+    }
   });
 
   it('the real postqueue -p prints the same listing from a Postern server', async () => {

@@ -15,13 +15,13 @@
  * DIAGNOSTICS
  * Throws when the real postconf is not installed: the oracle is required.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/paths.js';
 
 export const ORACLE_POSTCONF = '/usr/sbin/postconf';
-export const TESTDATA = srcPath('src', 'postconf', 'testdata');
+export const TESTDATA = srcPath('src', 'postconf', 'testdata', 'main_modes');
 
 export interface Side {
   result: CommandResult;
@@ -30,7 +30,7 @@ export interface Side {
 }
 
 function oracleEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, PATH: `/usr/sbin:/usr/bin:/bin:${process.env.PATH ?? ''}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `/usr/sbin:/usr/bin:/bin:${process.env.PATH ?? ''}` };
   delete env.MAIL_CONFIG;
   return env;
 }
@@ -39,12 +39,26 @@ export function requireOracle(): void {
   if (!existsSync(ORACLE_POSTCONF)) throw new Error(`the oracle ${ORACLE_POSTCONF} is not installed (apt-get install postfix)`);
 }
 
+/** How far back age() sets a file's times. */
+const AGE_SECONDS = 60;
+
+/**
+ * Postfix re-reads a configuration file that is less than a second old
+ * (pausing 0.3 s each time to let it "cool down"); tests age their files
+ * to keep the oracle fast, except where the re-read itself is tested.
+ */
+export function age(path: string): void {
+  const t = new Date(Date.now() - AGE_SECONDS * 1000);
+  utimesSync(path, t, t);
+}
+
 /** A fresh temp directory holding a copy of the named testdata files (or empty ones). */
 export function makeConfDir(files: Record<string, string | null>): string {
   const dir = mkdtempSync(join(tmpdir(), 'postconf-oracle-'));
   for (const [name, from] of Object.entries(files)) {
     if (from === null) cpSync('/dev/null', join(dir, name));
     else cpSync(join(TESTDATA, from), join(dir, name));
+    age(join(dir, name));
   }
   return dir;
 }

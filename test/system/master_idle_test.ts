@@ -92,7 +92,7 @@ describe('master: max_idle, max_use, wakeup', () => {
 
   it('wakes a fifo service, and passes on what a client writes to the fifo', async () => {
     await waitFor('a wakeup for pipe', () => triggers(inst, 'pipe').includes('W'), 5_000);
-    const fd = openSync(join(inst.queueDir, 'private', 'quiet'), constants.O_WRONLY | constants.O_NONBLOCK);
+    const fd = openSync(join(inst.queueDir, 'public', 'quiet'), constants.O_WRONLY | constants.O_NONBLOCK);
     writeSync(fd, 'I');
     closeSync(fd);
     await waitFor('fifo trigger for quiet', () => triggers(inst, 'quiet').includes('I'), 5_000);
@@ -101,7 +101,7 @@ describe('master: max_idle, max_use, wakeup', () => {
   it('starts a "?" wakeup only after the service was used', async () => {
     await new Promise((r) => setTimeout(r, 1_500));
     assert.deepEqual(triggers(inst, 'later'), [], 'no wakeup before first use');
-    assert.ok(await unixTrigger(join(inst.queueDir, 'private', 'later'), 'X', 2_000));
+    assert.ok(await unixTrigger(join(inst.queueDir, 'public', 'later'), 'X', 2_000));
     await waitFor('first use and a wakeup', () => {
       const t = triggers(inst, 'later');
       return t.includes('X\u0000') && t.includes('W\u0000');

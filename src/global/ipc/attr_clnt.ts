@@ -13,7 +13,9 @@
  * on a fresh connection, as Postfix does.
  *
  * What it does not do: pick the endpoint from master.cf, log (the caller
- * decides what a failure means for it), or stream multi-list replies.
+ * decides what a failure means for it). For a server that sends a stream
+ * of lists (showq), openAttrStream() connects and checks the announcement
+ * and the caller reads the lists from the Attr0Stream.
  *
  * DIAGNOSTICS
  * request() never throws: a failure is { ok: false, kind, message } with
@@ -89,6 +91,34 @@ export function openEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<{ o
       resolve(fail('connect', `connect to ${label}: ${errText(err)}`));
     });
   });
+}
+
+/**
+ * Connects and checks the server's announcement; for protocols whose
+ * server sends a stream of lists (showq), read them from `io`.
+ */
+export async function openAttrStream(
+  protocol: AnyProtocol,
+  endpoint: Endpoint,
+  timeoutMs: number,
+): Promise<{ ok: true; io: Attr0Stream } | IpcFailure> {
+  const label = endpointLabel(endpoint);
+  const opened = await openEndpoint(endpoint, timeoutMs);
+  if (!opened.ok) return opened;
+  const io = new Attr0Stream(opened.stream, { limits: protocol.limits });
+  if (protocol.announce) {
+    const hello = await io.readFrame(timeoutMs);
+    if (!hello.ok) {
+      io.destroy();
+      return fail(streamKind(hello.kind), `${label}: reading protocol announcement: ${hello.message}`);
+    }
+    const check = protocol.checkAnnouncement(hello.frame);
+    if (!check.ok) {
+      io.destroy();
+      return fail('announce', `${label}: ${check.message}`);
+    }
+  }
+  return { ok: true, io };
 }
 
 function errText(err: unknown): string {
@@ -172,23 +202,9 @@ export class AttrClient<P extends AnyProtocol> {
   }
 
   async #connect(): Promise<{ ok: true; conn: Conn } | IpcFailure> {
-    const { timeoutMs } = this.options;
-    const opened = await openEndpoint(this.options.endpoint, timeoutMs);
-    if (!opened.ok) return opened;
-    const io = new Attr0Stream(opened.stream, { limits: this.protocol.limits });
-    if (this.protocol.announce) {
-      const hello = await io.readFrame(timeoutMs);
-      if (!hello.ok) {
-        io.destroy();
-        return fail(streamKind(hello.kind), `${this.label}: reading protocol announcement: ${hello.message}`);
-      }
-      const check = this.protocol.checkAnnouncement(hello.frame);
-      if (!check.ok) {
-        io.destroy();
-        return fail('announce', `${this.label}: ${check.message}`);
-      }
-    }
-    return { ok: true, conn: { io, openedAt: Date.now(), idleTimer: null } };
+    const r = await openAttrStream(this.protocol, this.options.endpoint, this.options.timeoutMs);
+    if (!r.ok) return r;
+    return { ok: true, conn: { io: r.io, openedAt: Date.now(), idleTimer: null } };
   }
 
   async #exchange(conn: Conn, bytes: Buffer): Promise<{ ok: boolean; retry: boolean; result: IpcResult<ReplyOf<P>> }> {

@@ -3,11 +3,11 @@
  *
  * What it does: serveTriggerConnection() takes one accepted connection on
  * a trigger endpoint (pickup, qmgr, flush...), waits at most waitMs for
- * the client to write, reads one chunk of at most TRIGGER_BUF_SIZE bytes,
- * closes the connection and hands the bytes to the callback, as Postfix's
- * trigger server does with one read(). The bytes are raw: a Postfix or
- * Postern client sends its request letters followed by one NUL byte, and
- * a receiver ignores bytes it does not know. openFifoTrigger() does the
+ * the client to write, reads the request (at most TRIGGER_BUF_SIZE bytes,
+ * up to the NUL byte that ends it), closes the connection and hands the
+ * bytes to the callback, as Postfix's trigger server does. The bytes are
+ * raw: a Postfix or Postern client sends its request letters followed by
+ * one NUL byte, and a receiver ignores bytes it does not know. openFifoTrigger() does the
  * same for a FIFO endpoint: it keeps the FIFO open read-write (so it
  * never sees end-of-file when writers come and go) and calls the callback
  * for every chunk that arrives.
@@ -31,34 +31,56 @@ import { msgWarn } from '../../util/msg.js';
 export const TRIGGER_BUF_SIZE = 1024;
 /** Postfix trigger servers wait 10s (read_wait) for a client's bytes. */
 export const TRIGGER_READ_WAIT_MS = 10 * 1000;
+/** After the first bytes, how long a request without its NUL may take to complete. */
+export const TRIGGER_SETTLE_MS = 100;
 
 export type TriggerCallback = (data: Buffer) => void | Promise<void>;
 
 export interface TriggerReadOptions {
+  /** How long to wait for the first bytes (default TRIGGER_READ_WAIT_MS). */
   waitMs?: number;
   maxBytes?: number;
+  /** How long to wait for the rest once bytes arrived (default TRIGGER_SETTLE_MS). */
+  settleMs?: number;
 }
 
-/** Reads one trigger from a connection and closes it; null when none came. */
+/**
+ * Reads one trigger from a connection and closes it; null when none came.
+ * A Postfix or Postern client writes its request and then a NUL byte, in
+ * two writes; the request is complete at that NUL (or at maxBytes, or at
+ * end-of-input, or settleMs after the first bytes for a client that sends
+ * no NUL). Closing only then spares the client a broken pipe.
+ */
 export function readTriggerConnection(stream: Duplex, opts: TriggerReadOptions = {}): Promise<Buffer | null> {
   const waitMs = opts.waitMs ?? TRIGGER_READ_WAIT_MS;
   const maxBytes = opts.maxBytes ?? TRIGGER_BUF_SIZE;
+  const settleMs = opts.settleMs ?? TRIGGER_SETTLE_MS;
   return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let size = 0;
     let done = false;
-    const finish = (data: Buffer | null) => {
+    let timer = setTimeout(() => finish(), waitMs);
+    function finish(): void {
       if (done) return;
       done = true;
       clearTimeout(timer);
       stream.off('data', onData);
       stream.destroy();
-      resolve(data);
-    };
-    const onData = (chunk: Buffer) => finish(chunk.subarray(0, maxBytes));
-    const timer = setTimeout(() => finish(null), waitMs);
+      resolve(size > 0 ? Buffer.concat(parts).subarray(0, maxBytes) : null);
+    }
+    function onData(chunk: Buffer): void {
+      if (size === 0) {
+        clearTimeout(timer);
+        timer = setTimeout(finish, settleMs);
+      }
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= maxBytes || chunk[chunk.length - 1] === 0) finish();
+    }
     stream.on('data', onData);
-    stream.once('end', () => finish(null));
-    stream.once('close', () => finish(null));
-    stream.on('error', () => finish(null));
+    stream.once('end', finish);
+    stream.once('close', finish);
+    stream.on('error', finish);
   });
 }
 
