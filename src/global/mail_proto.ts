@@ -8,7 +8,9 @@
  * that servers announce (MAIL_ATTR_PROTO). The values are Postfix 3.7's,
  * so that a real Postfix program can talk to a Postern one;
  * mail_proto_test.ts checks every attribute and protocol name against the
- * strings in the installed Postfix binaries.
+ * strings in the installed Postfix binaries. Names that mail_proto.h
+ * still defines but no 3.7 program uses (errors-to, return-receipt,
+ * server_id, forward_client_name) are left out.
  *
  * What it does not do: encode or send anything (src/util/attr0.ts,
  * src/global/ipc/), or declare per-service request/reply layouts (each

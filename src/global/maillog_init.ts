@@ -27,7 +27,8 @@
  * postlogd(8) service: one O_APPEND write per record keeps concurrent
  * writers from interleaving (see src/util/logwriter.ts), and logging
  * keeps working before master runs and after it stops. The records are
- * byte for byte what postlogd would write.
+ * byte for byte what postlogd would write. (src/postlogd/ serves the
+ * postlog socket for Postfix's own programs.)
  *
  * What it does not do: rotate or compress log files ("postfix
  * logrotate"), or proxy records for other processes.
@@ -206,6 +207,11 @@ export function mailLogOptionsFromConfig(config: LogConfig, service: string): Ma
   };
 }
 
-export function initMailLogFromConfig(config: MailConfig, service: string): void {
-  initMailLog(mailLogOptionsFromConfig(config, service));
+/**
+ * initMailLog with settings from main.cf. `extra` overrides single
+ * options; daemons pass { stderrIfTty: false } so that a master started
+ * from a terminal does not echo every worker's records there.
+ */
+export function initMailLogFromConfig(config: MailConfig, service: string, extra: Partial<MailLogOptions> = {}): void {
+  initMailLog({ ...mailLogOptionsFromConfig(config, service), ...extra });
 }

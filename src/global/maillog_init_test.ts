@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FatalError, msgFatal, msgInfo, msgSetSinks, msgWarn, msgError, setFatalHandler } from '../util/msg.js';
@@ -120,6 +120,25 @@ test('from main.cf: the default syslog_name gives "postfix/"', (t) => {
   initMailLogFromConfig(loadMailConfig({ configDir: dir }), 'smtpd');
   msgInfo('x');
   assert.equal(fileLines(file)[0]!.replace(STAMP, ''), `vm postfix/smtpd[${process.pid}]: x`);
+});
+
+test('from main.cf: maillog_file_permissions sets the mode of a new file (else 0644, as 3.7)', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'maillog');
+  writeFileSync(join(dir, 'main.cf'), `maillog_file = ${file}\nmaillog_file_prefixes = ${dir}\nmaillog_file_permissions = 0600\n`);
+  initMailLogFromConfig(loadMailConfig({ configDir: dir }), 'smtpd', { stderrIfTty: false });
+  msgInfo('x');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const other = join(dir, 'maillog2');
+  writeFileSync(join(dir, 'main.cf'), `maillog_file = ${other}\nmaillog_file_prefixes = ${dir}\n`);
+  const mask = process.umask(0o022);
+  try {
+    initMailLogFromConfig(loadMailConfig({ configDir: dir }), 'smtpd', { stderrIfTty: false });
+    msgInfo('y');
+  } finally {
+    process.umask(mask);
+  }
+  assert.equal(statSync(other).mode & 0o777, 0o644);
 });
 
 test('from main.cf: an unknown syslog_facility is fatal with Postfix text', (t) => {

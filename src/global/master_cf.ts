@@ -341,11 +341,30 @@ function entryFromWords(words: string[], raw: string, file: string, line: number
   };
 }
 
-/** Commented-out entries: "#name type ..." with "#   continuation" lines. */
+/**
+ * A commented line that continues a commented-out entry: indented, and
+ * its first word looks like an option, a setting or a braced argument
+ * ("#  -o name=value", "#  flags=R user=x"). Anything else is prose.
+ */
+function isDisabledContinuation(uncommented: string): boolean {
+  if (!isSpace(uncommented[0])) return false;
+  const first = uncommented.trim().split(/[ \t]+/)[0] ?? '';
+  return first.startsWith('-') || first.startsWith(MASTER_BRACES[0]) || /^[A-Za-z_][\w.-]*=/.test(first);
+}
+
+/** Stands for an active entry's first line while commented ones are read. */
+const ACTIVE_ENTRY_MARK = '\u0000';
+
+/** Commented-out entries: "#name type ..." with "#   -o ..." continuation lines. */
 function disabledEntries(text: string, file: string): MasterEntry[] {
   const uncommented = text
     .split('\n')
-    .map((l) => (l.startsWith('#') ? l.slice(1) : '#'))
+    .map((l) => {
+      // An active entry ends a commented one; its own lines are no entry.
+      if (!l.startsWith('#')) return isBlankOrComment(l) || isSpace(l[0]) ? '#' : ACTIVE_ENTRY_MARK;
+      const rest = l.slice(1);
+      return isSpace(rest[0]) && !isDisabledContinuation(rest) ? '#' : rest;
+    })
     .join('\n');
   const out: MasterEntry[] = [];
   for (const ll of readLogicalLines(uncommented, file, () => {})) {
@@ -402,6 +421,7 @@ export function resolveMasterEntry(e: MasterEntry, defaults: { processLimit: num
   const chroot = resolveBool(e, e.chroot, 'chroot', false);
   const wakeupSeconds = resolveInt(e, e.wakeup, 'wakeup_time', 0);
   const maxproc = resolveInt(e, e.maxproc, 'max_proc', defaults.processLimit);
+  if (e.command === '-') throw new MasterCfError(e.file, e.line, 'field "command" has no default value');
   return {
     private: priv,
     unpriv,

@@ -121,7 +121,8 @@ describe('parseMasterCf', () => {
     );
   });
   test('commented-out entries only on request', () => {
-    const text = 'a unix - - n - - smtp\n#b unix - - n - - smtp\n#  -o x=1\n# plain comment text\nc unix - - n - - smtp\n';
+    const text =
+      'a unix - - n - - smtp\n#b unix - - n - - smtp\n#  -o x=1\n# plain comment text\nc unix - - n - - smtp\n#  -o y=1\n';
     assert.deepEqual(parse(text).map((e) => e.service), ['a', 'c']);
     const all = parseMasterCf(text, FILE, { keepDisabled: true });
     assert.deepEqual(all.map((e) => [e.service, e.line, e.disabled ?? false]), [
@@ -130,6 +131,7 @@ describe('parseMasterCf', () => {
       ['c', 5, false],
     ]);
     assert.deepEqual(all[1].overrides, [{ name: 'x', value: '1' }]);
+    assert.deepEqual(all[1].args, ['-o', 'x=1']);
   });
 });
 
@@ -187,6 +189,9 @@ describe('resolveMasterEntry', () => {
   test("master(8)'s stricter checks", () => {
     assert.throws(() => resolveMasterEntry(one('a unix - - n ? - x'), { processLimit: 1 }), {
       reason: 'field "wakeup_time": bad value: "?"',
+    });
+    assert.throws(() => resolveMasterEntry(one('a unix - - n - - -'), { processLimit: 1 }), {
+      reason: 'field "command" has no default value',
     });
     assert.throws(() => resolveMasterEntry(one('smtp inet - - n - - smtpd'), { processLimit: 1 }), {
       reason: 'inet service cannot be private',

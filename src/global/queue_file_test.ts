@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { deliverCompleted } from './deliver_completed.js';
+import { updateWarnTime } from './queue_file_update.js';
 import { encodeRecord } from './record.js';
 import { REC_TYPE } from './rec_type.js';
 import { parseQueueFileBuffer, queueFileContent, readQueueFile } from './queue_file_read.js';
@@ -75,6 +76,28 @@ test('a written queue file reads back with its envelope, content and size record
   }
 });
 
+test('long lines split like Postfix: a line of exactly the limit is L + empty N', async () => {
+  // Record layout observed from the real postdrop (line_length_limit 2048).
+  const { dir, opts } = tempQueue();
+  try {
+    const lengths = [2048, 4096, 2047, 2049, 0];
+    const { path } = await writeQueueFile(opts, {
+      sender: 's@example',
+      recipients: [{ address: 'r@example' }],
+      lines: lengths.map((n) => 'q'.repeat(n)),
+      lineLimit: 2048,
+    });
+    const r = readQueueFile(path, { content: true });
+    assert.ok(r.ok);
+    assert.deepEqual(
+      r.file.content!.map((t) => `${t.continued ? 'L' : 'N'}${t.text.length}`),
+      ['L2048', 'N0', 'L2048', 'L2048', 'N0', 'N2047', 'L2048', 'N1', 'N0'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the file is 0600 while it is written and only finish() marks it complete', async () => {
   const { dir, opts } = tempQueue();
   try {
@@ -127,6 +150,39 @@ test('deliverCompleted turns R into D in place, and refuses other offsets', asyn
     if (!bad.ok) assert.match(bad.message, new RegExp(`^${path}: deliver_completed: no recipient record at offset 1`));
     assert.deepEqual(await deliverCompleted(path, -1), { ok: true });
     assert.equal((await deliverCompleted(join(dir, 'nope'), 5)).ok, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the delay warning time is rewritten in place without moving anything', async () => {
+  const { dir, opts } = tempQueue();
+  try {
+    const w = await createQueueFile(opts);
+    await w.sizePlaceholder();
+    await w.time(1700000000, 0);
+    const warnAt = await w.warnTime(1700003600);
+    await w.sender('s@example');
+    await w.recipient({ address: 'r@example' });
+    await w.beginContent();
+    await w.line('x');
+    await w.beginExtracted();
+    await w.end();
+    await w.finish();
+    const before = readQueueFile(w.path);
+    assert.ok(before.ok);
+    assert.equal(before.file.warnOffset, warnAt);
+    assert.equal(before.file.other.get('W')?.trim(), '1700003600');
+    const size = statSync(w.path).size;
+    assert.deepEqual(await updateWarnTime(w.path, warnAt, 1700007200), { ok: true });
+    assert.equal(statSync(w.path).size, size);
+    const after = readQueueFile(w.path);
+    assert.ok(after.ok);
+    assert.equal(after.file.other.get('W')?.trim(), '1700007200');
+    assert.equal(after.file.recipients[0]!.offset, before.file.recipients[0]!.offset);
+    const wrong = await updateWarnTime(w.path, before.file.recipients[0]!.offset, 1);
+    assert.equal(wrong.ok, false);
+    if (!wrong.ok) assert.match(wrong.message, /no W record of length 15 at offset/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

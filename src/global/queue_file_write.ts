@@ -9,8 +9,8 @@
  * flags, content length and SMTPUTF8 flags. Then the arrival time 'T',
  * named attributes 'A', sender 'S', recipients (optional DSN attributes,
  * 'O' original recipient, 'R'); 'M' starts the content, whose lines are
- * 'N' records or, for a line longer than the limit, 'L' records followed
- * by a final 'N'; 'X' starts the extracted segment; 'E' ends the file.
+ * 'N' records or, for a line as long as the limit or longer, 'L'
+ * records followed by a final 'N'; 'X' starts the extracted segment; 'E' ends the file.
  * finish() updates the size record, fsyncs and sets the ready mode; the
  * message is safe only when it resolves. recipient() returns the offset
  * of the 'R' record, which deliver_completed.ts rewrites to 'D'.
@@ -23,7 +23,7 @@
  * are caller bugs. I/O errors reject with the system error; call abort().
  */
 import { encodeRecord } from './record.js';
-import { formatSizeRecord, formatTimeRecord, REC_TYPE } from './rec_type.js';
+import { formatSizeRecord, formatTimeRecord, formatWarnRecord, REC_TYPE } from './rec_type.js';
 import { mailStreamFile, type MailStream, type MailStreamOptions } from './mail_stream.js';
 
 /** Named attributes cleanup writes (Postfix mail_proto.h MAIL_ATTR_*). */
@@ -121,6 +121,12 @@ export class QueueFileWriter {
     await this.record(REC_TYPE.TIME, formatTimeRecord(sec, usec));
   }
 
+  /** Time of the next delay warning 'W' (fixed width, updated in place later); returns its offset. */
+  async warnTime(when: number): Promise<number> {
+    this.#need('envelope', 'warning time');
+    return this.record(REC_TYPE.WARN, formatWarnRecord(when));
+  }
+
   /** Named attribute 'A' ("name=value"). */
   async attr(name: string, value: string | number): Promise<number> {
     if (this.#phase === 'content') throw new Error(`${this.path}: attribute inside the content`);
@@ -157,16 +163,18 @@ export class QueueFileWriter {
   }
 
   /**
-   * One content line without its line end. A line longer than
-   * `lineLimit` (line_length_limit; 0 = no limit) becomes 'L' records
-   * of lineLimit bytes and a final 'N'.
+   * One content line without its line end. A line of `lineLimit`
+   * (line_length_limit; 0 = no limit) bytes or more becomes 'L' records
+   * of lineLimit bytes and a final 'N' with the rest, which is empty when
+   * the length is a multiple of the limit (as Postfix's postdrop and
+   * smtpd write it).
    */
   async line(text: Buffer | string, lineLimit = 0): Promise<void> {
     this.#need('content', 'text');
     const buf = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     let pos = 0;
     if (lineLimit > 0) {
-      while (buf.length - pos > lineLimit) {
+      while (buf.length - pos >= lineLimit) {
         await this.record(REC_TYPE.CONT, buf.subarray(pos, pos + lineLimit));
         pos += lineLimit;
       }

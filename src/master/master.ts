@@ -228,6 +228,7 @@ export async function main(argv: string[]): Promise<number> {
   let services = new MasterServices(config, opts.verbose);
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  const started = services.start();
   masterSigSetup({
     async reload() {
       const fresh = loadMailConfig({ configDir: opts.configDir });
@@ -240,8 +241,8 @@ export async function main(argv: string[]): Promise<number> {
       lock.release();
       finished();
     },
-  });
-  await services.start();
+  }, started);
+  await started;
   msgInfo(`daemon started -- version ${config.get('mail_version')}, configuration ${config.configDir}`);
   status?.close();
   if (opts.exitTime > 0) {

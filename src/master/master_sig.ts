@@ -19,8 +19,9 @@ export interface SignalActions {
   terminate(signal: NodeJS.Signals): Promise<void>;
 }
 
-export function masterSigSetup(actions: SignalActions): () => void {
-  let chain: Promise<void> = Promise.resolve();
+/** `started` settles when master is up: signals that arrive earlier wait for it. */
+export function masterSigSetup(actions: SignalActions, started: Promise<void>): () => void {
+  let chain: Promise<void> = started.catch(() => undefined);
   let terminating = false;
   const onHup = (): void => {
     if (terminating) return;

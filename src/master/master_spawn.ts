@@ -24,6 +24,7 @@
  * dropped silently).
  */
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import { msgVerbose, msgWarn } from '../util/msg.js';
@@ -148,6 +149,8 @@ export class ServiceRuntime implements WorkerOwner {
       this.env.onFirstUse?.(this);
     }
     const owner = spec.unpriv ? this.env.mailOwner : null;
+    // Postfix's child logs this before it exits; Node would only print a stack to stderr.
+    if (!existsSync(spec.modulePath)) msgWarn(`master_spawn: exec ${spec.modulePath}: No such file or directory`);
     let child;
     try {
       child = fork(spec.modulePath, spec.workerArgs, {

@@ -11,8 +11,10 @@
  * not wanted it jumps to the data offset of the size record, and with
  * the body not wanted it jumps to the extracted segment; on input that
  * cannot seek those jumps fail as in Postfix ("seek error: Illegal
- * seek"). Output is buffered and flushed where Postfix flushes, so what a
- * fatal error leaves on stdout matches too.
+ * seek"). Output is buffered and flushed where Postfix flushes; what is
+ * not flushed by the end is lost, as in Postfix (whose stdout stream is
+ * not flushed at exit): so an empty input prints nothing, and neither
+ * does the line end after a final unterminated text record with -bh.
  *
  * What it does not do: parse options, find queue files or read main.cf
  * (postcat.ts does).
@@ -219,9 +221,7 @@ export function postcatPrint(input: PostcatInput, out: PostcatOutput, opts: Post
     }
   }
   if (opts.startOffset === 0) {
-    // Postfix 3.7 prints nothing at all for an empty input.
-    if (data.length === 0) return;
-    if (!recTypeIn(REC_TYPE_ENVELOPE, data[0]!)) {
+    if (data.length > 0 && !recTypeIn(REC_TYPE_ENVELOPE, data[0]!)) {
       msgWarn(`${path}: input is not a valid queue file`);
       return;
     }

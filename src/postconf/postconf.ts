@@ -146,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!opts.defaults) {
       params.dropReadonly();
       params.registerUserParameters(MASTER_CF_FILE);
+      params.failOnBadValue();
     }
     showParameters(params, opts.args, opts, out);
     if (!opts.defaults) params.flagUnusedMain();

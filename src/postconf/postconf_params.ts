@@ -145,7 +145,21 @@ export class PcfParams {
       { scan: true },
     );
     for (const w of r.warnings) msgWarn(w);
-    if (r.error) msgFatal('macro processing error');
+    if (r.error && this.#badValue === undefined) this.#badValue = { value, warnings: r.warnings };
+  }
+
+  /** The first value whose scan found a syntax error. */
+  #badValue: { value: string; warnings: string[] } | undefined;
+
+  /**
+   * After scanning, a value with a syntax error is fatal. Postfix reports
+   * the error once while scanning and once more when it evaluates the
+   * value; so does this.
+   */
+  failOnBadValue(): void {
+    if (!this.#badValue) return;
+    for (const w of this.#badValue.warnings) msgWarn(w);
+    msgFatal('macro processing error');
   }
 
   #flag(name: string, source: string, local: Map<string, string> | null, localValid: Set<string> | null, quiet = false): void {

@@ -153,7 +153,8 @@ function walk(path: string, visit: (p: string, st: Stats) => void, depth = 0): v
   } catch {
     return;
   }
-  for (const n of names) walk(join(path, n), visit, depth + 1);
+  // Plain concatenation keeps "DIR/./file" as find(1) prints it for postfix-script.
+  for (const n of names) walk(`${path}/${n}`, visit, depth + 1);
 }
 
 /** postfix-script check-warn, for the directories Postern owns. */
@@ -161,18 +162,18 @@ export function checkWarn(config: MailConfig): void {
   const id = identity(config);
   const q = config.get('queue_directory');
   const rootName = id.root.name;
-  for (const p of [join(q, '.'), join(q, QUEUE_AUX_DIRS.PID)]) {
+  for (const p of [`${q}/.`, join(q, QUEUE_AUX_DIRS.PID)]) {
     const st = statOrNull(p);
     if (!st) continue;
     if (st.uid !== id.root.uid) msgWarn(`not owned by ${rootName}: ${p}`);
     if (groupOrOtherWritable(st)) msgWarn(`group or other writable: ${p}`);
   }
-  walk(join(config.configDir, '.'), (p, st) => {
+  walk(`${config.configDir}/.`, (p, st) => {
     if (st.uid !== id.root.uid) msgWarn(`not owned by ${rootName}: ${p}`);
     if (!st.isSymbolicLink() && groupOrOtherWritable(st)) msgWarn(`group or other writable: ${p}`);
   });
   const owner = id.mailOwner;
-  walk(join(config.get('data_directory'), '.'), (p, st) => {
+  walk(`${config.get('data_directory')}/.`, (p, st) => {
     if (st.uid !== owner.uid) msgWarn(`not owned by ${owner.name}: ${p}`);
     if (groupOrOtherWritable(st)) msgWarn(`group or other writable: ${p}`);
   });

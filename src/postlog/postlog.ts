@@ -51,8 +51,12 @@ const PROGRAM = 'postlog';
 const USAGE = `usage: ${PROGRAM} [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]`;
 /** Pause after a fatal or panic record, as Postfix's msg(3) does. */
 const FATAL_PAUSE_MS = 1000;
-/** Bytes kept of one stdin line: the record cap; the rest cannot reach the log. */
-const STDIN_LINE_KEEP = MSG_LOGGER_RECLEN;
+/**
+ * Bytes kept of one stdin line: the record cap plus the one byte that
+ * decides whether a UTF-8 lead byte at the cap is masked; the rest cannot
+ * reach the log.
+ */
+const STDIN_LINE_KEEP = MSG_LOGGER_RECLEN + 1;
 
 const LEVELS: Readonly<Record<string, Severity>> = {
   info: 'info',

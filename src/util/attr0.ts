@@ -22,6 +22,9 @@
  * error, as ATTR_FLAG_STRICT) or lenient mode (unknown attributes are
  * skipped, lookup is by name).
  *
+ * Names and values are JavaScript strings, sent and read as UTF-8; bytes
+ * that are not UTF-8 arrive as U+FFFD (binary belongs in data fields).
+ *
  * What it does not do: any I/O, timeouts, or protocol announcements
  * (src/global/ipc/ does those), nor the "plain" and "64" variants.
  *

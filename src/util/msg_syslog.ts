@@ -29,7 +29,9 @@
  * DIAGNOSTICS
  * syslogFacilityCode() returns undefined for an unknown name; the caller
  * makes that fatal like Postfix ("parameter syslog_facility: unrecognized
- * value"). Dropped records are reported on stderr.
+ * value"). Dropped records are reported on stderr, and so is (once) a
+ * missing unix-dgram add-on. A /dev/log that is a stream socket is not
+ * supported: records are dropped (glibc would fall back to SOCK_STREAM).
  */
 import type { MsgSink, Severity } from './msg.js';
 import { severityPrefix } from './msg.js';
@@ -156,10 +158,21 @@ export function syslogMsgSink(opts: SyslogSinkOptions): SyslogSink {
     }
   }
 
+  let noAddon = false;
+
   function connect(): DgramSocket | null {
     if (sock) return sock;
+    if (noAddon) return null;
     let failed = false;
-    const s = createDgramSocket();
+    let s: DgramSocket;
+    try {
+      s = createDgramSocket();
+    } catch (err) {
+      // The native add-on is missing or broken: say so once, then drop records as syslog(3) would.
+      noAddon = true;
+      complain(`${opts.tag}: warning: syslog ${path}: no UNIX datagram sockets: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
     s.on('error', () => {
       failed = true;
     });

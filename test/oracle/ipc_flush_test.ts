@@ -2,7 +2,7 @@
  * ipc_flush_test - the real Postfix postqueue as a client of Postern servers
  *
  * What it does: puts Postern's createAttrServer() with a flush protocol
- * declaration on queue_directory/public/flush of a throwaway
+ * declaration (per-request layouts, strict) on queue_directory/public/flush of a throwaway
  * configuration, and Postern trigger servers on public/qmgr and
  * public/pickup, then runs the real postqueue(1):
  *  - postqueue -s / -i: the real attr_clnt checks Postern's announcement,
@@ -24,18 +24,21 @@ import { attr } from '../../src/util/attr0_scan.js';
 import { FLUSH_REQ, FLUSH_STAT, MAIL_ATTR, MAIL_ATTR_PROTO, MAIL_CLASS, QMGR_REQ, TRIGGER_REQ_WAKEUP } from '../../src/global/mail_proto.js';
 import { mailTrigger } from '../../src/global/mail_trigger.js';
 import { type AttrServer, createAttrServer } from '../../src/global/ipc/attr_serv.js';
-import { type RequestOf, defineProtocol } from '../../src/global/ipc/protocol.js';
+import type { RequestOf } from '../../src/global/ipc/protocol.js';
+import { defineRequestProtocol } from '../../src/global/ipc/protocol_requests.js';
 import { serveTriggerConnection } from '../../src/global/ipc/trigger_server.js';
 import { runProgram } from '../lib/paths.js';
 
-const FLUSH = defineProtocol({
+const STATUS = { [MAIL_ATTR.STATUS]: attr.int() };
+const FLUSH = defineRequestProtocol({
   name: MAIL_ATTR_PROTO.FLUSH,
-  request: {
-    [MAIL_ATTR.REQ]: attr.str(),
-    [MAIL_ATTR.SITE]: attr.str({ optional: true }),
-    [MAIL_ATTR.QUEUEID]: attr.str({ optional: true }),
+  requests: {
+    [FLUSH_REQ.ADD]: { request: { [MAIL_ATTR.SITE]: attr.str(), [MAIL_ATTR.QUEUEID]: attr.str() }, reply: STATUS },
+    [FLUSH_REQ.SEND_SITE]: { request: { [MAIL_ATTR.SITE]: attr.str() }, reply: STATUS },
+    [FLUSH_REQ.SEND_FILE]: { request: { [MAIL_ATTR.QUEUEID]: attr.str() }, reply: STATUS },
+    [FLUSH_REQ.REFRESH]: { request: {}, reply: STATUS },
+    [FLUSH_REQ.PURGE]: { request: {}, reply: STATUS },
   },
-  reply: { [MAIL_ATTR.STATUS]: attr.int() },
 });
 
 let dir: string;

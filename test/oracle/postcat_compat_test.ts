@@ -32,6 +32,8 @@ import { deliverCompleted } from '../../src/global/deliver_completed.js';
 import { parseQueueId, queuePath } from '../../src/global/mail_queue.js';
 import { readQueueFile } from '../../src/global/queue_file_read.js';
 import { QUEUE_ATTR, writeQueueFile } from '../../src/global/queue_file_write.js';
+import { encodeRecord } from '../../src/global/record.js';
+import { REC_TYPE, formatWarnRecord } from '../../src/global/rec_type.js';
 
 const REAL_POSTCAT = '/usr/sbin/postcat';
 const POSTFIX = '/usr/sbin/postfix';
@@ -145,12 +147,6 @@ async function runOurs(args: string[], input?: Buffer): Promise<Run> {
     msgSetVerbose(0);
   }
   return { status, stdout: Buffer.concat(out), stderr: err.join('') };
-}
-
-async function assertSame(args: string[], label: string, input?: Buffer): Promise<Run> {
-  const real = runReal(args, input);
-  compareRuns(real, await runOurs(args, input), args, label);
-  return real;
 }
 
 /** The compiled command, as a separate process: exit status and stdout/stderr as a user sees them. */
@@ -324,6 +320,58 @@ test('(a) the real postcat reads a queue file Postern wrote, and prints what Pos
   assert.ok(queueId.length > 5);
 });
 
+test('(a) every record type prints with the name and format of the real postcat', async () => {
+  const envelope: Array<[number, string]> = [
+    [REC_TYPE.TIME, '1700000000 17'],
+    [REC_TYPE.CTIME, '1700000001'],
+    [REC_TYPE.FULL, 'Full Name'],
+    [REC_TYPE.INSP, 'inspector:host'],
+    [REC_TYPE.FILT, 'smtp:[127.0.0.1]:10025'],
+    [REC_TYPE.FROM, 'sender@example'],
+    [REC_TYPE.DONE, 'done@example'],
+    [REC_TYPE.DRCP, 'canceled@example'],
+    [REC_TYPE.ORCP, 'orig@example'],
+    [REC_TYPE.RCPT, 'rcpt@example'],
+    [REC_TYPE.WARN, formatWarnRecord(1700003600)],
+    [REC_TYPE.ATTR, 'create_time=1700000002'],
+    [REC_TYPE.ATTR, '  spaced  =  value  '],
+    [REC_TYPE.ATTR, 'no equals sign'],
+    [REC_TYPE.KILL, 'killed'],
+    [REC_TYPE.RDR, 'redirect@example'],
+    [REC_TYPE.FLGS, '1'],
+    [REC_TYPE.DELAY, '2'],
+    [REC_TYPE.VERP, '+='],
+    [REC_TYPE.DSN_RET, '1'],
+    [REC_TYPE.DSN_ENVID, 'envid'],
+    [REC_TYPE.DSN_ORCPT, 'rfc822;o@example'],
+    [REC_TYPE.DSN_NOTIFY, '6'],
+    [REC_TYPE.MILT_COUNT, '3'],
+    [REC_TYPE.PTR, '0'],
+    [REC_TYPE.DTXT, 'padding text'],
+    [REC_TYPE.PRIO, '5'],
+    [REC_TYPE.RRTO, 'rr@example'],
+    [REC_TYPE.ERTO, 'et@example'],
+    [0x01, 'unknown type'],
+    [REC_TYPE.FROM, Buffer.from('nul\0after', 'latin1').toString('latin1')],
+  ];
+  const buf = Buffer.concat([
+    ...envelope.map(([t, v]) => encodeRecord(t, Buffer.from(v, 'latin1'))),
+    encodeRecord(REC_TYPE.MESG),
+    encodeRecord(REC_TYPE.NORM, 'Subject: x'),
+    encodeRecord(REC_TYPE.CONT, 'partial '),
+    encodeRecord(REC_TYPE.NORM, 'line'),
+    encodeRecord(REC_TYPE.CONT, 'dangling'),
+    encodeRecord(REC_TYPE.XTRA),
+    encodeRecord(REC_TYPE.RRTO, 'rr2@example'),
+    encodeRecord(REC_TYPE.END),
+  ]);
+  const f = join(root, 'all-types');
+  writeFileSync(f, buf);
+  await assertSameAll(
+    [[], ['-v'], ['-o'], ['-d'], ['-ov'], ['-bh'], ['-bhv'], ['-r'], ['-rv'], ['-e']].map((opts) => ({ args: [...opts, f], label: 'all record types' })),
+  );
+});
+
 test('(b) Postern reads a queue file the real Postfix wrote, and both postcats agree', async () => {
   const send = await runProgram(SENDMAIL, ['-C', conf, '-f', 'alice@example.org', 'bob@example.net', 'Carol@Example.NET', 'dave@example.net'], {
     input: MESSAGE,
@@ -422,10 +470,14 @@ test('(c) truncated and garbage input: same output, diagnostics and exit status'
     { args: ['-x'], label: 'bad option' },
     { args: ['-s', 'abc', garbage], label: 'bad offset' },
     { args: ['-s', '100000'], label: 'skip past the end of stdin', input: Buffer.from('T\x011') },
+    { args: [], label: 'empty stdin' },
+    { args: [join(root, 'cut-0'), src], label: 'an empty file, then a good one' },
+    { args: [join(root, 'cut-98'), src], label: 'a broken file stops before the next' },
+    { args: ['-bh', src, src], label: 'two files, content only' },
   );
   const reals = await assertSameAll(cases);
-  assert.match(reals[cases.length - 6]!.stderr, /input is not a valid queue file/);
-  assert.equal(reals[cases.length - 5]!.status, 1);
+  assert.match(reals[cases.length - 10]!.stderr, /input is not a valid queue file/);
+  assert.equal(reals[cases.length - 9]!.status, 1);
   await Promise.all([
     assertSameCli(['-x'], 'bad option, as a command'),
     assertSameCli([badLen], 'bad length, as a command'),

@@ -91,7 +91,6 @@ const BAD_MAIN_CF: Array<[string, string, string[]?]> = [
   ['leading white space', '  leading = x\nmyorigin = a\n'],
   ['duplicate entry', 'myorigin = a\nmyorigin = b\n', ['-n']],
   ['duplicate entry with -x', 'myorigin = a\nmyorigin = b\n'],
-  ['fresh file with a duplicate entry (Postfix re-reads it)', 'myorigin = a\nmyorigin = b\n', ['-n']],
   ['read-only assignment', 'process_id = 7\nmyorigin = a\n'],
   ['recursion', 'aa = $bb\nbb = $aa\nmyorigin = $aa\n'],
   ['empty macro name', 'myorigin = $ x\n'],
@@ -99,11 +98,7 @@ const BAD_MAIN_CF: Array<[string, string, string[]?]> = [
   ['logical operator', 'myorigin = ${{a} <> {b}?{x}}\n'],
 ];
 
-/*
- * Postfix reads main.cf several times per run and repeats some warnings
- * ("logical line must not start with whitespace" eight times); Postern
- * reads it once, so these compare the distinct warning lines.
- */
+/* Files are aged first: Postfix re-reads a fresh main.cf and repeats its warnings. */
 describe('bad main.cf', { concurrency: 4 }, () => {
 for (const [label, text, mode] of BAD_MAIN_CF) {
   test(`bad main.cf: ${label}`, async () => {
@@ -112,7 +107,7 @@ for (const [label, text, mode] of BAD_MAIN_CF) {
       const dir = makeConfDir({ 'master.cf': null });
       try {
         writeFileSync(join(dir, 'main.cf'), text);
-        if (!label.startsWith('fresh')) age(join(dir, 'main.cf'));
+        age(join(dir, 'main.cf'));
         const env: NodeJS.ProcessEnv = { ...process.env, PATH: `/usr/sbin:${process.env.PATH ?? ''}` };
         delete env.MAIL_CONFIG;
         const args = ['-c', dir, ...(mode ?? ['-x', 'myorigin'])];
@@ -125,7 +120,7 @@ for (const [label, text, mode] of BAD_MAIN_CF) {
     const [a, b] = results;
     assert.equal(a.status, b.status, `${a.stderr}\n---\n${b.stderr}`);
     assert.equal(a.stdout, b.stdout);
-    assert.deepEqual([...new Set(sortedLines(a.stderr))], [...new Set(sortedLines(b.stderr))]);
+    assert.deepEqual(sortedLines(a.stderr), sortedLines(b.stderr));
   });
 }
 });

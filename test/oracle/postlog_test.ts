@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand, runProgram, type CommandResult } from '../lib/paths.js';
+import { commandPath, runCommand, runProgram, type CommandResult } from '../lib/paths.js';
 
 const REAL_POSTLOG = '/usr/sbin/postlog';
 const MAIN_CF_BACKDATE_MS = 60_000;
@@ -196,4 +196,28 @@ describe('fails like the real postlog', { concurrency: CONCURRENCY }, () => {
       assert.ok(ours.stderr.split('\n').includes(c.stderr(confDir)), `stderr was: ${ours.stderr}`);
     });
   }
+});
+
+/*
+ * With stderr on a terminal, postlog also shows "tag: text" there. The
+ * terminal comes from util-linux script(1); its CRLF line ends are
+ * normalised. Both programs run in one script session each.
+ */
+const SCRIPT = '/usr/bin/script';
+
+test('stderr on a terminal shows the records as the real postlog does', async () => {
+  assert.ok(existsSync(SCRIPT), `${SCRIPT} (util-linux) is needed for the terminal test`);
+  const { confDir, logFile } = caseDir();
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const session = (prog: string): string =>
+    [`${prog} -c ${quote(confDir)} -p warn on a tty`, `${prog} -c ${quote(confDir)} -t tg tagged`].join('; ');
+  const ourProg = `${quote(process.execPath)} ${quote(commandPath('postlog'))}`;
+  const real = await runProgram(SCRIPT, ['-qec', session(REAL_POSTLOG), '/dev/null']);
+  const realLog = takeLog(logFile);
+  const ours = await runProgram(SCRIPT, ['-qec', session(ourProg), '/dev/null']);
+  const ourLog = takeLog(logFile);
+  const tty = (s: string): string => s.replace(/\r\n/g, '\n');
+  assert.equal(tty(real.stdout), 'postfix/postlog: warning: on a tty\ntg: tagged\n');
+  assert.equal(tty(ours.stdout), tty(real.stdout));
+  assert.equal(normalise(ourLog), normalise(realLog));
 });

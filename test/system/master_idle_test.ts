@@ -7,7 +7,8 @@
  * over to a new process at the third client; that a trigger service gets
  * master's wakeup "W" every wakeup seconds (unix socket, and fifo), that
  * a "?" wakeup starts only after the service was first used, and that a
- * fifo trigger written by a client reaches the worker.
+ * fifo trigger written by a client reaches the worker, and that each
+ * datagram sent to a unix-dgram service reaches its worker as a trigger.
  *
  * What it does not do: check the exact wakeup period beyond "more than
  * one within a few periods" (timers on a loaded machine drift).
@@ -17,6 +18,7 @@ import { closeSync, constants, openSync, readFileSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand } from '../lib/paths.js';
+import { createDgramSocket } from '../../src/util/unix_dgram.js';
 import { unixTrigger } from '../../src/util/unix_trigger.js';
 import { Client, ECHO_SERVICE, freePort, Instance, parseGreeting, processAlive, triggerService, waitFor } from './master_harness.js';
 
@@ -50,6 +52,7 @@ describe('master: max_idle, max_use, wakeup', () => {
       'later unix n - n 1? 1 $DIR/trig.mjs',
       'pipe fifo n - n 1 1 $DIR/trig.mjs',
       'quiet fifo n - n - 1 $DIR/trig.mjs',
+      'postlog unix-dgram n - n - 1 $DIR/trig.mjs',
     ]);
     const r = await runCommand('postfix', ['-c', inst.confDir, 'check']);
     assert.equal(r.status, 0, r.stderr);
@@ -96,6 +99,19 @@ describe('master: max_idle, max_use, wakeup', () => {
     writeSync(fd, 'I');
     closeSync(fd);
     await waitFor('fifo trigger for quiet', () => triggers(inst, 'quiet').includes('I'), 5_000);
+  });
+
+  it('hands each datagram of a unix-dgram service to its worker', async () => {
+    const sock = createDgramSocket();
+    try {
+      const msg = Buffer.from('<22>Nov 28 12:00:00 postfix/smtpd[1]: hello');
+      await new Promise<void>((resolve, reject) =>
+        sock.send(msg, 0, msg.length, join(inst.queueDir, 'public', 'postlog'), (err?: Error) => (err ? reject(err) : resolve())),
+      );
+      await waitFor('datagram at the worker', () => triggers(inst, 'postlog').includes(msg.toString('latin1')), 5_000);
+    } finally {
+      sock.close();
+    }
   });
 
   it('starts a "?" wakeup only after the service was used', async () => {

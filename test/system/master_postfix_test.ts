@@ -5,7 +5,9 @@
  * and compares with the real Postfix where it can:
  * - `postfix check` creates the queue directories with the same modes
  *   (and, as root, the same owners) as the real `postfix check` on its
- *   own throwaway config, and reports unused main.cf parameters;
+ *   own throwaway config, reports unused main.cf parameters, and, after
+ *   the same damage to both trees, gives the same warnings as the real
+ *   check (which logs them to its maillog_file); set-permissions repairs;
  * - start / status / start again / reload / stop with Postfix's texts;
  * - `postfix flush` sends qmgr and pickup the same trigger bytes as the
  *   real `postqueue -f` does against the same Postern master;
@@ -15,12 +17,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { queueDirNames } from '../../src/global/mail_queue.js';
-import { getgrgid, getpwuid } from '../../src/util/pwd_lookup.js';
+import { getgrgid, getpwnam, getpwuid } from '../../src/util/pwd_lookup.js';
 import { commandPath, runCommand, runProgram } from '../lib/paths.js';
 import { childrenOf, Client, ECHO_SERVICE, freePort, Instance, parseGreeting, processAlive, triggerService, waitFor } from './master_harness.js';
 
@@ -85,6 +87,38 @@ describe('postfix(1)', () => {
         assert.equal(describeDir(join(inst.queueDir, name)), describeDir(join(real, 'queue', name)), name);
       }
       assert.equal(describeDir(join(inst.dir, 'data')), describeDir(join(real, 'data')), 'data_directory');
+
+      // Break the same things in both trees; both checks must say the same.
+      const root = process.getuid?.() === 0;
+      for (const base of [inst.dir, real]) {
+        chmodSync(join(base, 'queue', 'pid'), 0o777);
+        chmodSync(join(base, 'conf', 'main.cf'), 0o666);
+        writeFileSync(join(base, 'queue', 'corrupt', 'ABCDEF'), '');
+        if (root) {
+          chownSync(join(base, 'queue', 'public'), getpwnam('postfix')!.uid, 0);
+          chownSync(join(base, 'data'), getpwnam('nobody')!.uid, 0);
+        }
+      }
+      const ours = await runCommand('postfix', ['-c', inst.confDir, 'check']);
+      const theirs = await runProgram(REAL_POSTFIX, ['-c', join(real, 'conf'), 'check'], { timeoutMs: 30_000 });
+      assert.equal(theirs.status, 0, theirs.stderr);
+      const warnings = (text: string, base: string): string[] =>
+        text
+          .split('\n')
+          .filter((l) => / warning: /.test(l) && !/unused parameter/.test(l))
+          .map((l) => l.slice(l.indexOf('warning: ')).replaceAll(base, 'DIR'))
+          .sort();
+      const got = warnings(ours.stderr, inst.dir);
+      assert.deepEqual(got, warnings(readFileSync(join(real, 'maillog'), 'utf8'), real));
+      assert.ok(got.includes('warning: damaged message: corrupt/ABCDEF'), got.join('\n'));
+
+      // set-permissions repairs what it owns.
+      chmodSync(join(inst.confDir, 'main.cf'), 0o644);
+      rmSync(join(inst.queueDir, 'corrupt', 'ABCDEF'));
+      const sp = await runCommand('postfix', ['-c', inst.confDir, 'set-permissions']);
+      assert.equal(sp.status, 0, sp.stderr);
+      const clean = await runCommand('postfix', ['-c', inst.confDir, 'check']);
+      assert.deepEqual(warnings(clean.stderr, inst.dir), []);
     } finally {
       rmSync(real, { recursive: true, force: true });
     }

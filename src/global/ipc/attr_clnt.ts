@@ -179,12 +179,12 @@ export class AttrClient<P extends AnyProtocol> {
     }
     const reused = this.#takeConn();
     if (reused) {
-      const r = await this.#exchange(reused, bytes);
+      const r = await this.#exchange(reused, bytes, req);
       if (r.ok || !r.retry) return r.result;
     }
     const fresh = await this.#connect();
     if (!fresh.ok) return fresh;
-    return (await this.#exchange(fresh.conn, bytes)).result;
+    return (await this.#exchange(fresh.conn, bytes, req)).result;
   }
 
   #takeConn(): Conn | null {
@@ -207,7 +207,7 @@ export class AttrClient<P extends AnyProtocol> {
     return { ok: true, conn: { io: r.io, openedAt: Date.now(), idleTimer: null } };
   }
 
-  async #exchange(conn: Conn, bytes: Buffer): Promise<{ ok: boolean; retry: boolean; result: IpcResult<ReplyOf<P>> }> {
+  async #exchange(conn: Conn, bytes: Buffer, req: RequestOf<P>): Promise<{ ok: boolean; retry: boolean; result: IpcResult<ReplyOf<P>> }> {
     const { timeoutMs } = this.options;
     const before = conn.io.bytesIn;
     const sent = await conn.io.writeBytes(bytes, timeoutMs);
@@ -221,7 +221,7 @@ export class AttrClient<P extends AnyProtocol> {
       const silent = conn.io.bytesIn === before && (r.kind === 'eof' || r.kind === 'closed');
       return { ok: false, retry: silent, result: fail(streamKind(r.kind), `${this.label}: reading reply: ${r.message}`) };
     }
-    const reply = this.protocol.decodeReply(r.frame);
+    const reply = this.protocol.decodeReply(r.frame, req);
     if (!reply.ok) {
       conn.io.destroy();
       return { ok: false, retry: false, result: fail('reply', `${this.label}: malformed reply: ${reply.message}`) };

@@ -44,6 +44,9 @@ export interface AttrServeOptions {
   writeTimeoutMs?: number;
 }
 
+/** Requests a client may have decoded ahead of the one being served (pipelining bound). */
+export const SERVER_MAX_QUEUED_REQUESTS = 4;
+
 /** How a served connection ended. */
 export type ServeEnd = 'eof' | 'dropped';
 
@@ -55,7 +58,7 @@ export async function serveAttrConnection<P extends AnyProtocol>(
   opts: AttrServeOptions = {},
 ): Promise<ServeEnd> {
   const label = opts.label ?? protocol.name;
-  const io = new Attr0Stream(stream, { limits: protocol.limits });
+  const io = new Attr0Stream(stream, { limits: protocol.limits, maxQueuedFrames: SERVER_MAX_QUEUED_REQUESTS });
   const abort = new AbortController();
   stream.once('close', () => abort.abort());
   const drop = (why: string): ServeEnd => {
@@ -82,7 +85,7 @@ export async function serveAttrConnection<P extends AnyProtocol>(
     let bytes: Buffer;
     try {
       const reply = await handler(req.value as RequestOf<P>, { signal: abort.signal, label });
-      bytes = protocol.encodeReply(reply);
+      bytes = protocol.encodeReply(reply, req.value);
     } catch (err) {
       return drop(`request handler failed: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -49,18 +49,19 @@ export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldLis
   limits?: Partial<Attr0Limits>;
 }
 
-export interface Protocol<Req extends FieldList = FieldList, Rep extends FieldList = FieldList> {
+/**
+ * What attr_clnt.ts and attr_serv.ts need from a protocol. Req and Rep
+ * are the typed request and reply values; a reply is encoded and decoded
+ * knowing the request it answers (its layout may depend on it).
+ */
+export interface Protocol<Req = unknown, Rep = unknown> {
   readonly name: string;
   readonly announce: boolean;
-  readonly request: Req;
-  readonly reply: Rep;
-  readonly strictRequest: boolean;
-  readonly strictReply: boolean;
   readonly limits: Readonly<Attr0Limits>;
-  encodeRequest(r: Fields<Req>): Buffer;
-  decodeRequest(frame: Attr0Frame): ScanResult<Fields<Req>>;
-  encodeReply(r: Fields<Rep>): Buffer;
-  decodeReply(frame: Attr0Frame): ScanResult<Fields<Rep>>;
+  encodeRequest(r: Req): Buffer;
+  decodeRequest(frame: Attr0Frame): ScanResult<Req>;
+  encodeReply(r: Rep, req: Req): Buffer;
+  decodeReply(frame: Attr0Frame, req: Req): ScanResult<Rep>;
   /** The bytes a server sends right after accepting a connection. */
   announcement(): Buffer;
   /** Checks a received announcement list (strict: exactly protocol=<name>). */
@@ -69,11 +70,42 @@ export interface Protocol<Req extends FieldList = FieldList, Rep extends FieldLi
   describe(): string;
 }
 
-export type AnyProtocol = Protocol<any, any>;
-export type RequestOf<P> = P extends Protocol<infer Req, FieldList> ? Fields<Req> : never;
-export type ReplyOf<P> = P extends Protocol<FieldList, infer Rep> ? Fields<Rep> : never;
+/** A protocol with one request layout and one reply layout. */
+export interface FieldProtocol<Req extends FieldList = FieldList, Rep extends FieldList = FieldList> extends Protocol<Fields<Req>, Fields<Rep>> {
+  readonly request: Req;
+  readonly reply: Rep;
+  readonly strictRequest: boolean;
+  readonly strictReply: boolean;
+  /** The reply layout does not depend on the request, so `req` may be left out. */
+  encodeReply(r: Fields<Rep>, req?: Fields<Req>): Buffer;
+  decodeReply(frame: Attr0Frame, req?: Fields<Req>): ScanResult<Fields<Rep>>;
+}
 
-function describeFields(fields: FieldList): string[] {
+/** Any protocol at all (for generic plumbing). */
+export type AnyProtocol = Protocol<any, any>;
+export type RequestOf<P> = P extends { encodeRequest(r: infer Req): Buffer } ? Req : never;
+export type ReplyOf<P> = P extends { decodeReply(frame: Attr0Frame, ...rest: any[]): ScanResult<infer Rep> } ? Rep : never;
+
+/** The announcement bytes and check shared by every protocol kind. */
+export function announcementParts(name: string): Pick<Protocol, 'announcement' | 'checkAnnouncement'> {
+  const bytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: name }]);
+  return {
+    announcement: () => Buffer.from(bytes),
+    checkAnnouncement(frame: Attr0Frame): ScanResult<void> {
+      const first = frame[0];
+      if (!first || 'group' in first || first.name !== MAIL_ATTR.PROTO) {
+        return { ok: false, message: `missing attribute ${MAIL_ATTR.PROTO} in server announcement (expected: ${name})` };
+      }
+      if (first.value !== name) {
+        return { ok: false, message: `unexpected ${MAIL_ATTR.PROTO} ${first.value} (expected: ${name})` };
+      }
+      if (frame.length > 1) return { ok: false, message: `unexpected attribute in server announcement` };
+      return { ok: true, value: undefined };
+    },
+  };
+}
+
+export function describeFields(fields: FieldList): string[] {
   return Object.entries(fields).map(([name, s]) => {
     const notes: string[] = [];
     if (s.optional) notes.push('optional');
@@ -84,12 +116,11 @@ function describeFields(fields: FieldList): string[] {
   });
 }
 
-export function defineProtocol<Req extends FieldList, Rep extends FieldList>(decl: ProtocolDeclaration<Req, Rep>): Protocol<Req, Rep> {
+export function defineProtocol<Req extends FieldList, Rep extends FieldList>(decl: ProtocolDeclaration<Req, Rep>): FieldProtocol<Req, Rep> {
   const limits = Object.freeze({ ...ATTR0_DEFAULT_LIMITS, ...decl.limits });
   const strictRequest = decl.strictRequest ?? true;
   const strictReply = decl.strictReply ?? true;
   const announce = decl.announce ?? true;
-  const announceBytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: decl.name }]);
   return Object.freeze({
     name: decl.name,
     announce,
@@ -102,18 +133,7 @@ export function defineProtocol<Req extends FieldList, Rep extends FieldList>(dec
     decodeRequest: (frame: Attr0Frame) => scanFields(decl.request, frame, { strict: strictRequest }),
     encodeReply: (r: Fields<Rep>) => encodeAttr0(printFields(decl.reply, r)),
     decodeReply: (frame: Attr0Frame) => scanFields(decl.reply, frame, { strict: strictReply }),
-    announcement: () => Buffer.from(announceBytes),
-    checkAnnouncement(frame: Attr0Frame): ScanResult<void> {
-      const first = frame[0];
-      if (!first || 'group' in first || first.name !== MAIL_ATTR.PROTO) {
-        return { ok: false, message: `missing attribute ${MAIL_ATTR.PROTO} in server announcement (expected: ${decl.name})` };
-      }
-      if (first.value !== decl.name) {
-        return { ok: false, message: `unexpected ${MAIL_ATTR.PROTO} ${first.value} (expected: ${decl.name})` };
-      }
-      if (frame.length > 1) return { ok: false, message: `unexpected attribute in server announcement` };
-      return { ok: true, value: undefined };
-    },
+    ...announcementParts(decl.name),
     describe(): string {
       const lines: string[] = [];
       if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`);
