@@ -8,7 +8,9 @@
  * learn which per-service suffixes postconf accepts for which program and
  * which built-in parameter supplies each default. It classifies every
  * parameter's type from its default value plus the named lists below, and
- * writes the table.
+ * writes the table. For the legacy database clients (ldap:name etc.) it
+ * takes candidate suffixes from the installed <type>_table(5) HTML pages
+ * and keeps those the oracle accepts as name_suffix.
  *
  * What it does not do: decide host-dependent defaults (mail_params.ts
  * computes them at run time), or run as part of the build. Run it by hand
@@ -18,8 +20,8 @@
  * DIAGNOSTICS
  * Exits non-zero when postconf is missing or prints something unexpected.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +88,33 @@ function timeUnit(name: string, value: string, all: Map<string, string>, depth =
   return undefined;
 }
 
+/* Legacy database clients whose "type:name" settings create name_suffix parameters. */
+const DBMS_TYPES = ['ldap', 'mysql', 'pgsql', 'sqlite', 'memcache'];
+const HTML_DIR = '/usr/share/doc/postfix/html';
+/* Suffixes the man pages format in ways the scan below misses; the oracle filters all candidates. */
+const EXTRA_CANDIDATES = ['password', 'tls_ciphers', 'tls_exclude_ciphers', 'idle_interval', 'retry_interval', 'encoding'];
+
+/** Candidate suffixes from <type>_table.5.html, kept when the oracle accepts prefix_suffix. */
+function probeDbmsSuffixes(dir: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const type of DBMS_TYPES) {
+    const html = readFileSync(join(HTML_DIR, `${type}_table.5.html`), 'utf8');
+    const candidates = new Set(EXTRA_CANDIDATES);
+    for (const m of html.matchAll(/^ {7}<b>([A-Za-z0-9_]+)/gm)) candidates.add(m[1]);
+    const list = [...candidates].sort();
+    const prefix = `zq${type}`;
+    const text = [`alias_maps = ${type}:${prefix}`, ...list.map((c) => `${prefix}_${c} = 1`)].join('\n') + '\n';
+    writeFileSync(join(dir, 'main.cf'), text);
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, 'main.cf'), past, past);
+    const r = spawnSync(ORACLE, ['-c', dir, '-n'], { encoding: 'utf8' });
+    const unused = new Set([...r.stderr.matchAll(/unused parameter: (\S+)=/g)].map((m) => m[1]));
+    out[type] = list.filter((c) => !unused.has(`${prefix}_${c}`));
+  }
+  writeFileSync(join(dir, 'main.cf'), '');
+  return out;
+}
+
 function main(): void {
   const dir = mkdtempSync(join(tmpdir(), 'gen-params-'));
   try {
@@ -94,6 +123,7 @@ function main(): void {
     const builtin = runPostconf(dir);
     const all = new Map(builtin);
     probeRaw(dir, builtin.map(([n]) => n));
+    const dbms = probeDbmsSuffixes(dir);
     const master = PROGRAMS.map((p) => `${PROBE_PREFIX}${p} unix - - n - - ${p}\n`).join('');
     writeFileSync(join(dir, 'master.cf'), master);
     const probed = runPostconf(dir);
@@ -141,6 +171,11 @@ function main(): void {
       for (const [s, d] of suffixes[p] ?? []) lines.push(`    [${JSON.stringify(s)}, ${JSON.stringify(d)}],`);
       lines.push('  ],');
     }
+    lines.push('};');
+    lines.push('');
+    lines.push('/** Legacy database client types: suffixes that "type:name" makes valid as name_suffix. */');
+    lines.push('export const DBMS_PARAM_SUFFIXES: Readonly<Record<string, readonly string[]>> = {');
+    for (const t of DBMS_TYPES) lines.push(`  ${JSON.stringify(t)}: ${JSON.stringify(dbms[t])},`);
     lines.push('};');
     writeFileSync(OUTPUT, lines.join('\n') + '\n');
     process.stdout.write(`wrote ${OUTPUT}: ${builtin.length} parameters\n`);

@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { msgFatal, msgWarn } from '../util/msg.js';
 import { expandMacros } from './mail_conf_expand.js';
-import { MAIL_PARAMS, type ParamSpec } from './mail_params.js';
+import { MAIL_PARAMS, defaultMydomain, defaultMyhostname, defaultMynetworks, type ParamSpec } from './mail_params.js';
 import { SERVICE_PARAM_SUFFIXES } from './mail_params_table.js';
 
 /** The file name under config_directory. */
@@ -172,7 +172,21 @@ export class MailConfig {
 
   /** The value before expansion: set value, else the default, else undefined. */
   unexpanded(name: string): string | undefined {
-    return this.raw(name) ?? this.spec(name)?.defaultValue;
+    return this.raw(name) ?? this.#hostDefault(name) ?? this.spec(name)?.defaultValue;
+  }
+
+  /** Host-dependent defaults that depend on other settings, as Postfix computes them. */
+  #hostDefault(name: string): string | undefined {
+    switch (name) {
+      case 'myhostname':
+        return this.isSet('mydomain') ? defaultMyhostname(this.get('mydomain')) : undefined;
+      case 'mydomain':
+        return this.isSet('myhostname') ? defaultMydomain(this.get('myhostname')) : undefined;
+      case 'mynetworks':
+        return defaultMynetworks(this.get('mynetworks_style'), this.get('inet_interfaces'), this.get('inet_protocols'));
+      default:
+        return undefined;
+    }
   }
 
   /** main.cf settings in file order (overrides not included). */

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { srcPath } from '../../test/lib/paths.js';
@@ -144,6 +144,16 @@ test('raw parameters are not expanded; defaults come from the table', () => {
   assert.equal(config.get('no_such_parameter'), '');
   assert.equal(config.get('config_directory'), '/x');
   assert.equal(config.isSet('config_directory'), true);
+});
+
+test('host-dependent defaults follow other settings, as postconf shows them', () => {
+  const a = new MailConfig('/x', parseMainCf('myhostname = mail.example.com\n', 'f').entries);
+  assert.equal(a.get('mydomain'), 'example.com');
+  const b = new MailConfig('/x', parseMainCf('mydomain = ex.org\ninet_interfaces = loopback-only\nmynetworks_style = host\n', 'f').entries);
+  const host = hostname();
+  assert.equal(b.get('myhostname'), host.includes('.') ? host : `${host}.ex.org`);
+  // Postfix 3.7's postconf printed this for the same settings on this host (IPv4 and IPv6 loopback).
+  assert.equal(b.get('mynetworks'), '127.0.0.1/32 [::1]/128');
 });
 
 test('typed getters', () => {

@@ -20,6 +20,7 @@
  * None; pure data and functions.
  */
 import { hostname, networkInterfaces } from 'node:os';
+import { userParameterNames, type UserScanConfig } from './mail_conf_user.js';
 import { PARAM_ROWS, SERVICE_PARAM_SUFFIXES } from './mail_params_table.js';
 
 export type ParamType = 'bool' | 'int' | 'long' | 'time' | 'str' | 'raw' | 'nbool' | 'nint' | 'size';
@@ -260,28 +261,30 @@ export function validParameterNames(services: ServiceRef[]): Set<string> {
 }
 
 /** What unknownParameters needs from a configuration (MailConfig satisfies it). */
-export interface ConfigNames {
-  entries(): Iterable<{ name: string; value: string; file: string; line: number }>;
+export interface ConfigNames extends UserScanConfig {
+  entries(): Array<{ name: string; value: string; file: string; line: number }>;
 }
 
 /**
- * main.cf settings whose name is neither built-in nor per-service for one
- * of serviceNames. serviceNames are master.cf service names; a name
- * counts for any delivery suffix, since the caller may not know commands.
- * (postconf also accepts names that are referenced as $name elsewhere;
- * see postconf_user.ts for that finer rule.)
+ * main.cf settings that no program uses, by postconf's rule: not built in,
+ * not a per-service name for one of the services, and not a user-defined
+ * name (referenced as $name, a restriction class, a legacy database
+ * client setting; see mail_conf_user.ts). serviceNames are master.cf
+ * service names, or {service, command} pairs; with names only, every
+ * service is taken to be a pipe(8) service (the widest suffix set).
+ * overrideValues are master.cf -o values, which may reference main.cf names.
  */
 export function unknownParameters(
   config: ConfigNames,
   serviceNames: string[] | ServiceRef[],
+  overrideValues: readonly string[] = [],
 ): Array<{ name: string; value: string; file: string; line: number }> {
   const services: ServiceRef[] = serviceNames.map((s) =>
     typeof s === 'string' ? { service: s, command: guessCommand(s) } : s,
   );
   const valid = validParameterNames(services);
-  const out: Array<{ name: string; value: string; file: string; line: number }> = [];
-  for (const e of config.entries()) if (!valid.has(e.name)) out.push(e);
-  return out;
+  const user = userParameterNames(config, MAIL_PARAMS, overrideValues);
+  return config.entries().filter((e) => !valid.has(e.name) && !user.has(e.name));
 }
 
 /** Without a command, treat a service as a pipe (the widest suffix set). */

@@ -433,7 +433,7 @@ export const PARAM_ROWS: readonly ParamRow[] = [
   ["postscreen_use_tls","bool","$smtpd_use_tls"],
   ["postscreen_watchdog_timeout","time","10s","s"],
   ["prepend_delivered_header","str","command, file, forward"],
-  ["process_id","int","12697"],
+  ["process_id","int","9974"],
   ["process_id_directory","str","pid"],
   ["process_name","str","postconf"],
   ["propagate_unmatched_extensions","str","canonical, virtual"],
@@ -963,4 +963,13 @@ export const SERVICE_PARAM_SUFFIXES: Readonly<Record<string, ReadonlyArray<reado
   "spawn": [
     ["_time_limit", "command_time_limit"],
   ],
+};
+
+/** Legacy database client types: suffixes that "type:name" makes valid as name_suffix. */
+export const DBMS_PARAM_SUFFIXES: Readonly<Record<string, readonly string[]>> = {
+  "ldap": ["bind","bind_dn","bind_pw","cache","cache_expiry","cache_size","chase_referrals","debuglevel","dereference","domain","expansion_limit","leaf_result_attribute","query_filter","recursion_limit","result_attribute","result_format","sasl_authz_id","sasl_mechs","sasl_minssf","sasl_realm","scope","search_base","server_host","server_port","size_limit","special_result_attribute","start_tls","terminal_result_attribute","timeout","tls_ca_cert_dir","tls_ca_cert_file","tls_cert","tls_cipher_suite","tls_key","tls_random_file","tls_require_cert","version"],
+  "mysql": ["additional_conditions","dbname","domain","expansion_limit","hosts","option_file","option_group","password","query","require_result_set","result_format","select_field","table","tls_CAfile","tls_CApath","tls_cert_file","tls_ciphers","tls_key_file","tls_verify_cert","user","where_field"],
+  "pgsql": ["additional_conditions","dbname","domain","expansion_limit","hosts","password","query","result_format","select_field","select_function","table","user","where_field"],
+  "sqlite": ["additional_conditions","dbpath","domain","expansion_limit","query","result_format","select_field","table","where_field"],
+  "memcache": ["backup","data_size_limit","domain","flags","key_format","line_size_limit","max_try","memcache","retry_pause","timeout","ttl"],
 };

@@ -229,6 +229,8 @@ export const MAIL_ATTR_PROTO = {
   TLSMGR: 'tlsmgr_protocol',
   TLSPROXY: 'tlsproxy_protocol',
   TRIVIAL: 'trivial_rewrite_protocol',
+  /** Spelled so in Postfix itself (verify announces this very string). */
+  VERIFY: 'address_verification_prrotocol',
 } as const;
 
 /** The path of a service endpoint: queue_directory/class/service (Postfix mail_pathname). */

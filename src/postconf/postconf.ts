@@ -2,7 +2,7 @@
  * postconf - Postfix configuration utility (main.cf part)
  *
  * SYNOPSIS
- *   postconf [-dfhnx] [-c config_dir] [-o name=value] [name ...]
+ *   postconf [-dfhHnx] [-c config_dir] [-o name=value] [name ...]
  *   postconf -e [-c config_dir] name=value ...
  *   postconf -X | -# [-c config_dir] name ...
  *   postconf -M | -F | -P ... (master.cf; see postconf_master.ts)
@@ -11,12 +11,14 @@
  * byte for byte: every parameter sorted by name (built-in, per-service
  * names from master.cf, user-defined names), or the named ones; -d shows
  * defaults, -n only main.cf settings, -h values only, -x expands $name,
- * -f folds long lines, -o overrides a setting for this run. Afterwards it
- * warns about main.cf settings no program uses. -e, -X and -# edit
- * main.cf in place, keeping comments and order.
+ * -f folds long lines, -o overrides a setting for this run. -e, -X and
+ * -# edit main.cf in place, keeping comments and order. Afterwards it
+ * warns about main.cf and master.cf settings no program uses, and about
+ * unknown settings in legacy database client files (ldap:/path.cf).
  *
- * What it does not do: -a -A -b -C -H -l -m -t -T (rejected), legacy
- * DBMS parameter names (ldap:/mysql:/pgsql: tables' name_* settings).
+ * What it does not do: -a -A -b -C -l -m -t -T (rejected with a
+ * fatal error), or repeat warnings as often as Postfix does when it
+ * re-reads a main.cf younger than a second (it repeats them once).
  *
  * CONFIGURATION PARAMETERS
  *   config_directory (from -c or MAIL_CONFIG), and every parameter it shows.
@@ -149,7 +151,10 @@ export async function main(argv: string[]): Promise<number> {
       params.failOnBadValue();
     }
     showParameters(params, opts.args, opts, out);
-    if (!opts.defaults) params.flagUnusedMain();
+    if (!opts.defaults) {
+      params.flagUnusedMain();
+      params.flagUnusedMaster(MASTER_CF_FILE);
+    }
     return 0;
   } finally {
     if (output !== '') process.stdout.write(output);

@@ -150,7 +150,7 @@ export function runMasterModes(opts: PostconfOptions, out: Out): number {
   const entries = readPcfMaster(opts.configDir);
   requireMainCf(opts.configDir);
   const unused = scanMasterParameters(opts, entries);
-  const expander = opts.expand ? masterExpander(opts, entries) : null;
+  const expander = opts.expand ? masterExpander(opts) : null;
   const mode: PrintModeFor = (e) => ({
     fold: opts.fold,
     hideName: opts.hideNames,

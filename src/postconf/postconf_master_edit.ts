@@ -15,9 +15,11 @@
  * deliberate difference: a new entry appended after an unterminated last
  * line starts on a line of its own (Postfix 3.7 glues the two together).
  *
- * What it does not do: lock out a concurrent postconf (Postfix uses a
- * lock on the temporary file; here the temporary file is created
- * exclusively and a second editor fails), or edit main.cf.
+ * Unlike Postfix, the new text is complete before master.cf.tmp is
+ * created, so an edit that stops on an error leaves no master.cf.tmp.
+ *
+ * What it does not do: lock out a concurrent postconf (Postfix locks
+ * master.cf.tmp), or edit main.cf.
  *
  * DIAGNOSTICS
  * Fatal, with postconf's texts: malformed requests ("-Me, -MX or -M#

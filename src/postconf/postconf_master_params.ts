@@ -9,9 +9,12 @@
  * as $name by a value in the same service or in main.cf. On the way it
  * warns, as postconf does, about $name references that nothing defines
  * ("/etc/postfix/master.cf: undefined parameter: name").
- * masterExpander() expands $name in a service's values with the service's
- * own settings first (service_name is the service), then main.cf, then the
- * defaults.
+ * masterExpander() expands $name in a service's values with postconf's
+ * per-service values first (service_name, process_name, process_id), then
+ * the service's -o settings, then main.cf and postconf -o, then defaults.
+ *
+ * Read-only names (service_name, process_name, process_id) set with -o
+ * are dropped with postconf's warning, before anything is shown.
  *
  * What it does not do: report main.cf's own unused settings (postconf's
  * main.cf modes do), or Postfix 3.9's deprecation notices.
@@ -44,7 +47,7 @@ function loadConfig(opts: PostconfOptions): MailConfig {
 }
 
 /** An expander for postconf -x in master.cf: (entry, text) => expanded text. */
-export function masterExpander(opts: PostconfOptions, _entries: readonly PcfMasterEnt[]): (e: PcfMasterEnt, v: string) => string {
+export function masterExpander(opts: PostconfOptions): (e: PcfMasterEnt, v: string) => string {
   const config = loadConfig(opts);
   const scoped = new Map<PcfMasterEnt, MailConfig>();
   return (e, value) => {

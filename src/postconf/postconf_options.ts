@@ -10,7 +10,7 @@
  * specify -n").
  *
  * What it does not do: read any file, or run a mode. Modes Postern does not
- * implement (-a -A -b -C -H -l -m -t -T) are recognised so that the
+ * implement (-a -A -b -C -l -m -t -T) are recognised so that the
  * compatibility checks and usage text stay identical, then rejected.
  *
  * DIAGNOSTICS
@@ -37,6 +37,8 @@ export interface PostconfOptions {
   overrides: Record<string, string> /* -o */;
   verbose: number;
   args: string[];
+  /** -H: names only (optional so that option objects built elsewhere stay valid). */
+  hideValues?: boolean;
 }
 
 /** Mode and modifier bits, one per option letter (Postfix's PCF_* flags). */
@@ -103,7 +105,7 @@ const COMPATIBLE: ReadonlyArray<readonly [number, number]> = [
 ];
 
 /** Modes that Postern recognises but does not implement. */
-const UNSUPPORTED = OPT.a | OPT.A | OPT.b | OPT.C | OPT.H | OPT.l | OPT.m | OPT.t | OPT.T;
+const UNSUPPORTED = OPT.a | OPT.A | OPT.b | OPT.C | OPT.l | OPT.m | OPT.t | OPT.T;
 
 /** The default configuration directory when neither -c nor MAIL_CONFIG is given. */
 export const DEFAULT_CONFIG_DIRECTORY = '/etc/postfix';
@@ -223,5 +225,6 @@ export function parsePostconfArgs(argv: string[]): PostconfOptions {
     overrides,
     verbose,
     args,
+    hideValues: (mode & OPT.H) !== 0,
   };
 }

@@ -9,7 +9,8 @@
  * as $name, or that smtpd_restriction_classes lists). It computes the
  * host-dependent defaults against main.cf (myhostname from mydomain and
  * back, mynetworks from mynetworks_style), looks values up and expands
- * them as postconf -x does.
+ * them as postconf -x does. Legacy database client names (ldap:name
+ * makes name_server_host valid) come from postconf_dbms.ts.
  *
  * What it does not do: print (postconf_show.ts), or edit files.
  *
@@ -29,6 +30,7 @@ import {
   type ServiceRef,
 } from '../global/mail_params.js';
 import { msgFatal, msgWarn } from '../util/msg.js';
+import { DbmsScanner } from './postconf_dbms.js';
 
 export type ParamClass = 'builtin' | 'service' | 'user';
 
@@ -123,6 +125,11 @@ export class PcfParams {
     return r.value;
   }
 
+  /** -x style expansion for the table-reference scan; errors were reported by the scan. */
+  #quietExpand(value: string): string {
+    return expandMacros(value, (n) => this.lookup(n, { defaults: false, nonDefault: false }), { recurse: true }).value;
+  }
+
   /** Drops read-only settings with a warning, as postconf does before anything else. */
   dropReadonly(): void {
     if (!this.dict) return;
@@ -182,9 +189,14 @@ export class PcfParams {
   /** pcf_register_user_parameters: master.cf -o values, defaults, then main.cf values. */
   registerUserParameters(masterFile: string): void {
     if (!this.dict) return;
-    for (const s of this.services) {
+    this.#localValid = this.services.map(() => new Set<string>());
+    for (const [i, s] of this.services.entries()) {
+      for (const o of s.overrides.filter((x) => READONLY_PARAMS.has(x.name))) {
+        msgWarn(`${this.configDir}/${masterFile}: read-only parameter assignment: ${o.name}=${o.value}`);
+      }
+      s.overrides = s.overrides.filter((x) => !READONLY_PARAMS.has(x.name));
       const local = new Map(s.overrides.map((o) => [o.name, o.value] as [string, string]));
-      const valid = new Set<string>();
+      const valid = this.#localValid[i];
       for (const [name, value] of local) {
         const p = this.table.get(name);
         if (p?.raw) continue;
@@ -200,10 +212,27 @@ export class PcfParams {
     if (classes) {
       for (const name of classes.split(/[, \t\r\n]+/).filter((w) => w !== '')) this.#flag(name, MAIN_CONF_FILE, null, null);
     }
+    const dbms = new DbmsScanner((name) => this.#flag(name, MAIN_CONF_FILE, null, null, true));
     for (const [name, value] of [...this.dict]) {
       const p = this.table.get(name);
       if (p?.raw) continue;
       this.#scan(value, MAIN_CONF_FILE, null, null);
+      dbms.scan(this.#quietExpand(value));
+    }
+  }
+
+  /** Per master.cf service: its -o names validated by a $name reference. */
+  #localValid: Array<Set<string>> = [];
+
+  /** Warns about master.cf -o settings that are no known parameter (after main.cf's). */
+  flagUnusedMaster(masterFile: string): void {
+    for (const [i, s] of this.services.entries()) {
+      const valid = this.#localValid[i] ?? new Set<string>();
+      for (const o of s.overrides) {
+        if (!this.table.has(o.name) && !valid.has(o.name)) {
+          msgWarn(`${this.configDir}/${masterFile}: unused parameter: ${o.name}=${o.value}`);
+        }
+      }
     }
   }
 

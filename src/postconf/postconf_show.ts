@@ -5,7 +5,7 @@
  * and, with -f, folds lines longer than PCF_LINE_LIMIT with a
  * PCF_INDENT_LEN indent (Postfix pcf_print_line); showParameters() prints
  * all parameters sorted by name, or the named ones in the order given
- * ("name = value", or the value alone with -h), with -d defaults, -n
+ * ("name = value", the value alone with -h, the name alone with -H), with -d defaults, -n
  * settings only, -x expansion (raw parameters are never expanded).
  *
  * What it does not do: read files (postconf.ts builds the PcfParams) or
@@ -51,11 +51,16 @@ export interface ShowMode {
   hideNames: boolean;
   expand: boolean;
   fold: boolean;
+  hideValues?: boolean;
 }
 
 function printParameter(params: PcfParams, name: string, mode: ShowMode, out: (s: string) => void): void {
   let value = params.lookup(name, mode);
   if (value === undefined) return;
+  if (mode.hideValues) {
+    out(formatParamLine(name, mode.fold));
+    return;
+  }
   const p = params.table.get(name);
   if (mode.expand && p && !p.raw) value = params.expand(value, { defaults: mode.defaults });
   out(formatParamLine(mode.hideNames ? value : `${name} = ${value}`, mode.fold));

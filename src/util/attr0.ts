@@ -13,6 +13,13 @@
  * %lu), binary data as base64, a hash table as a "{" ... "}" group. An
  * empty attribute name ends the list (a "frame" here).
  *
+ * The same code speaks the "plain" form (attr_print_plain/attr_scan_plain),
+ * which some Postfix 3.7 services use on their sockets (anvil does):
+ *
+ *   attr-list   :== (simple-attr | multi-attr)* newline
+ *   multi-attr  :== "{" newline simple-attr* "}" newline
+ *   simple-attr :== attr-name "=" attr-value newline
+ *
  * Attr0Decoder takes input in chunks split anywhere and hands back whole
  * frames; every string, every frame and every group is bounded by the
  * limits in Attr0Limits (defaults from Postfix: a string may be at most
@@ -26,7 +33,7 @@
  * that are not UTF-8 arrive as U+FFFD (binary belongs in data fields).
  *
  * What it does not do: any I/O, timeouts, or protocol announcements
- * (src/global/ipc/ does those), nor the "plain" and "64" variants.
+ * (src/global/ipc/ does those), nor the obsolete "64" variant.
  *
  * DIAGNOSTICS
  * Malformed or oversized input never throws from the decoder: it returns
@@ -90,6 +97,9 @@ export class Attr0Error extends Error {
   }
 }
 
+/** Wire form: '0' (NUL-separated, attr_print0) or 'plain' (name=value lines). */
+export type AttrFormat = '0' | 'plain';
+
 export type Attr0FailureKind = 'oversized' | 'malformed';
 
 export interface Attr0Failure {
@@ -98,11 +108,13 @@ export interface Attr0Failure {
 }
 
 const NUL = 0;
+const NEWLINE = 0x0a;
 
 // ---------------------------------------------------------------- encoding
 
-function checkString(what: string, s: string): void {
-  if (s.includes('\0')) throw new Attr0Error(`attr0: ${what} contains a NUL byte: ${JSON.stringify(s.slice(0, 100))}`);
+function checkString(what: string, s: string, format: AttrFormat, isName: boolean): void {
+  const bad = s.includes('\0') ? 'a NUL byte' : format === 'plain' && s.includes('\n') ? 'a newline' : format === 'plain' && isName && s.includes('=') ? 'an "="' : null;
+  if (bad) throw new Attr0Error(`attr0: ${what} contains ${bad}: ${JSON.stringify(s.slice(0, 100))}`);
 }
 
 /** The wire text of an int as Postfix sends it (C's "%u" of an int). */
@@ -124,26 +136,31 @@ export function formatLong(n: number | bigint): string {
  * Encodes entries as bytes. With `more` the terminator is left off
  * (ATTR_FLAG_MORE), so that further entries can follow in the same list.
  */
-export function encodeAttr0(entries: Attr0Frame, opts: { more?: boolean } = {}): Buffer {
+export function encodeAttr0(entries: Attr0Frame, opts: { more?: boolean; format?: AttrFormat } = {}): Buffer {
+  const format = opts.format ?? '0';
+  const end = format === 'plain' ? '\n' : '\0';
   const parts: string[] = [];
   for (const e of entries) {
     if (isGroup(e)) {
-      parts.push(ATTR_NAME_OPEN, '\0');
-      for (const p of e.group) pushPair(parts, p);
-      parts.push(ATTR_NAME_CLOSE, '\0');
+      parts.push(ATTR_NAME_OPEN, end);
+      for (const p of e.group) pushPair(parts, p, format);
+      parts.push(ATTR_NAME_CLOSE, end);
     } else {
-      pushPair(parts, e);
+      pushPair(parts, e, format);
     }
   }
-  if (!opts.more) parts.push('\0');
+  if (!opts.more) parts.push(end);
   return Buffer.from(parts.join(''), 'utf8');
 }
 
-function pushPair(parts: string[], p: Attr0Pair): void {
-  if (p.name === '') throw new Attr0Error('attr0: empty attribute name');
-  checkString('attribute name', p.name);
-  checkString(`value of attribute ${p.name}`, p.value);
-  parts.push(p.name, '\0', p.value, '\0');
+function pushPair(parts: string[], p: Attr0Pair, format: AttrFormat): void {
+  if (p.name === '' || p.name === ATTR_NAME_OPEN || p.name === ATTR_NAME_CLOSE) {
+    throw new Attr0Error(`attr0: attribute name ${JSON.stringify(p.name)} is reserved`);
+  }
+  checkString('attribute name', p.name, format, true);
+  checkString(`value of attribute ${p.name}`, p.value, format, false);
+  if (format === 'plain') parts.push(p.name, '=', p.value, '\n');
+  else parts.push(p.name, '\0', p.value, '\0');
 }
 
 // ---------------------------------------------------------------- decoding
@@ -156,6 +173,8 @@ type Expect = 'name' | 'value';
  */
 export class Attr0Decoder {
   readonly limits: Attr0Limits;
+  readonly format: AttrFormat;
+  #delimiter: number;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #expect: Expect = 'name';
@@ -166,8 +185,10 @@ export class Attr0Decoder {
   #frameAttrs = 0;
   #failure: Attr0Failure | null = null;
 
-  constructor(limits: Partial<Attr0Limits> = {}) {
+  constructor(limits: Partial<Attr0Limits> = {}, format: AttrFormat = '0') {
     this.limits = { ...ATTR0_DEFAULT_LIMITS, ...limits };
+    this.format = format;
+    this.#delimiter = format === 'plain' ? NEWLINE : NUL;
   }
 
   get failure(): Attr0Failure | null {
@@ -184,7 +205,7 @@ export class Attr0Decoder {
     if (this.#failure) return { frames, failure: this.#failure };
     let start = 0;
     while (start < chunk.length) {
-      const nul = chunk.indexOf(NUL, start);
+      const nul = chunk.indexOf(this.#delimiter, start);
       const end = nul < 0 ? chunk.length : nul;
       const piece = end - start;
       if (this.#pendingBytes + piece + 1 > this.limits.maxStringBytes) {
@@ -227,6 +248,22 @@ export class Attr0Decoder {
 
   /** Handles one complete string; returns a finished frame, null, or 'failed'. */
   #string(text: string): Attr0Frame | null | 'failed' {
+    if (this.format !== 'plain' || text === '' || text === ATTR_NAME_OPEN || (text === ATTR_NAME_CLOSE && this.#group)) {
+      return this.#token(text);
+    }
+    // A plain line: name "=" value.
+    const eq = text.indexOf('=');
+    const name = eq < 0 ? '' : text.slice(0, eq);
+    if (eq < 0 || name === '' || name === ATTR_NAME_OPEN || name === ATTR_NAME_CLOSE || text.includes('\0')) {
+      this.#fail([], 'malformed', `malformed attribute line ${JSON.stringify(text.slice(0, 100))}`);
+      return 'failed';
+    }
+    const r = this.#token(name);
+    return r === null ? this.#token(text.slice(eq + 1)) : r;
+  }
+
+  /** One name or value of the NUL form (a plain line is split into two). */
+  #token(text: string): Attr0Frame | null | 'failed' {
     if (this.#expect === 'value') {
       const pair = { name: this.#name, value: text };
       if (this.#group) this.#group.push(pair);
@@ -273,8 +310,8 @@ export class Attr0Decoder {
 }
 
 /** Decodes a buffer that holds whole frames (tests, files). */
-export function decodeAttr0(buf: Buffer, limits: Partial<Attr0Limits> = {}): { frames: Attr0Frame[]; failure: Attr0Failure | null; rest: boolean } {
-  const d = new Attr0Decoder(limits);
+export function decodeAttr0(buf: Buffer, limits: Partial<Attr0Limits> = {}, format: AttrFormat = '0'): { frames: Attr0Frame[]; failure: Attr0Failure | null; rest: boolean } {
+  const d = new Attr0Decoder(limits, format);
   const r = d.push(buf);
   return { ...r, rest: !d.idle };
 }

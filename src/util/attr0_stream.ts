@@ -18,7 +18,7 @@
  * the last four leave the stream destroyed.
  */
 import type { Duplex } from 'node:stream';
-import { type Attr0Frame, Attr0Decoder, type Attr0Limits } from './attr0.js';
+import { type Attr0Frame, Attr0Decoder, type Attr0Limits, type AttrFormat } from './attr0.js';
 
 export type StreamFailureKind = 'eof' | 'closed' | 'timeout' | 'malformed' | 'oversized';
 
@@ -29,6 +29,8 @@ export const ATTR0_STREAM_MAX_QUEUED_FRAMES = 16;
 
 export interface Attr0StreamOptions {
   limits?: Partial<Attr0Limits>;
+  /** '0' (default) or 'plain'. */
+  format?: AttrFormat;
   maxQueuedFrames?: number;
 }
 
@@ -43,7 +45,7 @@ export class Attr0Stream {
 
   constructor(stream: Duplex, opts: Attr0StreamOptions = {}) {
     this.stream = stream;
-    this.#decoder = new Attr0Decoder(opts.limits);
+    this.#decoder = new Attr0Decoder(opts.limits, opts.format);
     this.#maxQueued = opts.maxQueuedFrames ?? ATTR0_STREAM_MAX_QUEUED_FRAMES;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#onEnd());

@@ -231,3 +231,37 @@ describe('attr0 head plus repeated items', () => {
     assert.equal(scanRecords(HEAD, ITEM, frameOf('queue_id|A1|size|10|recipient|a|reason||recipient|b|reason|||'), { maxItems: 1 }).ok, false);
   });
 });
+
+describe('attr plain form', () => {
+  const frames: Attr0Frame[] = [
+    [{ name: 'protocol', value: 'anvil_protocol' }],
+    [{ name: 'request', value: 'connect' }, { name: 'ident', value: 'smtp:127.0.0.1=x' }, { group: [{ name: 'k', value: 'v' }] }],
+    [],
+  ];
+
+  it('writes name=value lines, { } groups and an empty line', () => {
+    assert.deepEqual(encodeAttr0(frames[0]!, { format: 'plain' }), Buffer.from('protocol=anvil_protocol\n\n'));
+    assert.deepEqual(encodeAttr0(frames[1]!, { format: 'plain' }), Buffer.from('request=connect\nident=smtp:127.0.0.1=x\n{\nk=v\n}\n\n'));
+    assert.throws(() => encodeAttr0([{ name: 'a=b', value: '' }], { format: 'plain' }), Attr0Error);
+    assert.throws(() => encodeAttr0([{ name: 'a', value: 'x\ny' }], { format: 'plain' }), Attr0Error);
+    assert.throws(() => encodeAttr0([{ name: '{', value: 'x' }]), Attr0Error, 'reserved in both forms');
+  });
+
+  it('decodes input split at every position', () => {
+    const bytes = Buffer.concat(frames.map((f) => encodeAttr0(f, { format: 'plain' })));
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const d = new Attr0Decoder({}, 'plain');
+      const a = d.push(bytes.subarray(0, cut));
+      const b = d.push(bytes.subarray(cut));
+      assert.equal(a.failure ?? b.failure, null);
+      assert.deepEqual([...a.frames, ...b.frames], frames, `cut at ${cut}`);
+    }
+  });
+
+  it('rejects a line without "=", an empty name, and an over-long line', () => {
+    assert.equal(decodeAttr0(Buffer.from('novalue\n\n'), {}, 'plain').failure?.kind, 'malformed');
+    assert.equal(decodeAttr0(Buffer.from('=x\n\n'), {}, 'plain').failure?.kind, 'malformed');
+    assert.equal(decodeAttr0(Buffer.from('a=b\0c\n\n'), {}, 'plain').failure?.kind, 'malformed');
+    assert.equal(decodeAttr0(Buffer.from(`a=${'x'.repeat(100)}\n\n`), { maxStringBytes: 50 }, 'plain').failure?.kind, 'oversized');
+  });
+});

@@ -201,14 +201,14 @@ export class LogWriter {
 
   close(): void {
     this.flushSync();
-    this.#closeFd();
-  }
-
-  #closeFd(): void {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
+    this.#closeFd();
+  }
+
+  #closeFd(): void {
     if (this.#fd >= 0) {
       try {
         closeSync(this.#fd);

@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Severity } from './msg.js';
@@ -136,12 +136,14 @@ test('a process that logged to syslog still exits by itself', async (t) => {
 test('a congested syslog daemon: records wait and all arrive in order', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'log');
+  const go = join(dir, 'go');
   const total = 3000;
-  // The receiver binds, says so, then does not read for a while.
+  // The receiver binds, says so, and reads nothing until the go file appears.
   const url = new URL('./unix_dgram.js', import.meta.url).href;
   const receiver = `
     import { createDgramSocket } from ${JSON.stringify(url)};
-    const want = Number(process.argv[2]);
+    import { existsSync } from 'node:fs';
+    const [path, want, go] = [process.argv[1], Number(process.argv[2]), process.argv[3]];
     let n = 0, bad = 0;
     const sock = createDgramSocket((msg) => {
       const m = / seq (\\d+)$/.exec(msg.toString());
@@ -149,13 +151,16 @@ test('a congested syslog daemon: records wait and all arrive in order', async (t
       n++;
       if (n === want) { console.log('got ' + n + ' bad ' + bad); sock.close(); }
     });
-    sock.bind(process.argv[1]);
+    sock.bind(path);
     console.log('ready');
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700);
-    setTimeout(() => { console.log('got ' + n + ' bad ' + bad); process.exit(1); }, 8000).unref();
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 1000 && !existsSync(go); i++) Atomics.wait(nap, 0, 0, 10);
+    setTimeout(() => { console.log('got ' + n + ' bad ' + bad); process.exit(1); }, 10000).unref();
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', receiver, path, String(total)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const child = spawn(process.execPath, ['--input-type=module', '-e', receiver, path, String(total), go], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   t.after(() => {
     clearTimeout(killer);
     child.kill('SIGKILL');
@@ -172,6 +177,7 @@ test('a congested syslog daemon: records wait and all arrive in order', async (t
   const sink = syslogMsgSink({ tag: 't', path, complain: (l) => complaints.push(l) });
   for (let i = 0; i < total; i++) sink.write('info', `${'p'.repeat(200)} seq ${i}`);
   assert.ok(sink.pendingCount > 0, 'the receiver queue filled and records were held');
+  writeFileSync(go, '');
   await done;
   assert.match(out, new RegExp(`got ${total} bad 0`));
   assert.deepEqual(complaints, []);

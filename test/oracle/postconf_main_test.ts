@@ -51,6 +51,8 @@ const CASES: string[][] = [
   ['-nxf'],
   ['-xf'],
   ['-nh'],
+  ['-nH'],
+  ['-xH', ...NAMED],
   NAMED,
   ['-x', ...NAMED],
   ['-h', ...NAMED],
@@ -80,6 +82,11 @@ test('the fixture is not trivial: warnings and expansions are exercised', async 
   const { postfix } = await bothPostconf(['-nx']);
   assert.match(postfix.result.stderr, /unused parameter: unknown_setting_here=42/);
   assert.match(postfix.result.stderr, /undefined parameter: nosuch_param/);
+  assert.match(postfix.result.stderr, /ldap:CONFDIR\/ldap-aliases.cf: unused parameter: no_such_ldap_setting=1/);
+  assert.match(postfix.result.stderr, /unused parameter: ldapsrc_not_an_ldap_setting=1/);
+  assert.doesNotMatch(postfix.result.stderr, /unused parameter: ldapsrc_server_host/);
+  assert.match(postfix.result.stderr, /master.cf: unused parameter: zz_unused_in_master=1/);
+  assert.match(postfix.result.stderr, /master.cf: read-only parameter assignment: service_name=readonly/);
   assert.match(postfix.result.stdout, /^relayhost = \[smarthost.example.net\]:25$/m);
   assert.match(postfix.result.stdout, /^mydestination = mail.example.com, localhost.example.com, localhost$/m);
 });

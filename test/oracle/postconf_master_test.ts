@@ -20,7 +20,7 @@ import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/path
 
 const REAL_POSTCONF = '/usr/sbin/postconf';
 const FIXTURE = srcPath('src', 'postconf', 'testdata');
-const RUN_TIMEOUT_MS = 15_000;
+const RUN_TIMEOUT_MS = 30_000;
 /** Cases run side by side; each has its own directories. */
 const PARALLEL = 4;
 
@@ -60,6 +60,8 @@ function sortedLines(text: string, dir: string): string[] {
 }
 
 function compare(label: string, real: CommandResult, ours: CommandResult, realDir: string, ourDir: string): void {
+  assert.equal(ours.signal, null, `${label}: Postern's postconf was killed (timeout?)`);
+  assert.equal(real.signal, null, `${label}: the real postconf was killed (timeout?)`);
   assert.equal(ours.stdout, real.stdout, `${label}: standard output`);
   assert.deepEqual(sortedLines(ours.stderr, ourDir), sortedLines(real.stderr, realDir), `${label}: warnings`);
   assert.equal(ours.status, real.status, `${label}: exit status`);

@@ -80,7 +80,7 @@ function snapshot(dir: string): Record<string, string> {
  */
 export async function bothPostconf(
   args: string[],
-  files: Record<string, string | null> = { 'main.cf': 'main.cf', 'master.cf': 'master.cf' },
+  files: Record<string, string | null> = { 'main.cf': 'main.cf', 'master.cf': 'master.cf', 'ldap-aliases.cf': 'ldap-aliases.cf' },
   opts: { noConfDir?: boolean } = {},
 ): Promise<{ postern: Side; postfix: Side }> {
   requireOracle();

@@ -105,7 +105,7 @@ export async function openAttrStream(
   const label = endpointLabel(endpoint);
   const opened = await openEndpoint(endpoint, timeoutMs);
   if (!opened.ok) return opened;
-  const io = new Attr0Stream(opened.stream, { limits: protocol.limits });
+  const io = new Attr0Stream(opened.stream, { limits: protocol.limits, format: protocol.format });
   if (protocol.announce) {
     const hello = await io.readFrame(timeoutMs);
     if (!hello.ok) {

@@ -244,6 +244,18 @@ describe('attr client and server', () => {
     });
   });
 
+  it('closes a kept connection after ipc_idle', async () => {
+    await withServer(async (path, srv) => {
+      const c = new AttrClient(TEST, { endpoint: path, timeoutMs: 2000, idleMs: 100 });
+      assert.ok((await c.request(REQ)).ok);
+      assert.equal(srv.connectionCount, 1);
+      for (let k = 0; k < 100 && srv.connectionCount > 0; k++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(srv.connectionCount, 0, 'the idle connection was closed');
+      assert.ok((await c.request(REQ)).ok, 'and a new one is made on demand');
+      c.close();
+    });
+  });
+
   it('retries once on a fresh connection when a kept one was closed unseen', async () => {
     let accepted = 0;
     await withRawServer(

@@ -58,7 +58,7 @@ export async function serveAttrConnection<P extends AnyProtocol>(
   opts: AttrServeOptions = {},
 ): Promise<ServeEnd> {
   const label = opts.label ?? protocol.name;
-  const io = new Attr0Stream(stream, { limits: protocol.limits, maxQueuedFrames: SERVER_MAX_QUEUED_REQUESTS });
+  const io = new Attr0Stream(stream, { limits: protocol.limits, format: protocol.format, maxQueuedFrames: SERVER_MAX_QUEUED_REQUESTS });
   const abort = new AbortController();
   stream.once('close', () => abort.abort());
   const drop = (why: string): ServeEnd => {

@@ -30,6 +30,7 @@ import {
   ATTR0_DEFAULT_LIMITS,
   type Attr0Frame,
   type Attr0Limits,
+  type AttrFormat,
   encodeAttr0,
 } from '../../util/attr0.js';
 import { type FieldList, type Fields, type ScanResult, printFields, scanFields } from '../../util/attr0_scan.js';
@@ -40,6 +41,8 @@ export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldLis
   name: string;
   /** Whether the server announces itself first (default true, as Postfix 3.x). */
   announce?: boolean;
+  /** Wire form: '0' (default) or 'plain' (Postfix anvil). */
+  format?: AttrFormat;
   request: Req;
   reply: Rep;
   /** Strict (default) or lenient decoding, per direction. */
@@ -57,6 +60,7 @@ export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldLis
 export interface Protocol<Req = unknown, Rep = unknown> {
   readonly name: string;
   readonly announce: boolean;
+  readonly format: AttrFormat;
   readonly limits: Readonly<Attr0Limits>;
   encodeRequest(r: Req): Buffer;
   decodeRequest(frame: Attr0Frame): ScanResult<Req>;
@@ -87,8 +91,8 @@ export type RequestOf<P> = P extends { encodeRequest(r: infer Req): Buffer } ? R
 export type ReplyOf<P> = P extends { decodeReply(frame: Attr0Frame, ...rest: any[]): ScanResult<infer Rep> } ? Rep : never;
 
 /** The announcement bytes and check shared by every protocol kind. */
-export function announcementParts(name: string): Pick<Protocol, 'announcement' | 'checkAnnouncement'> {
-  const bytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: name }]);
+export function announcementParts(name: string, format: AttrFormat): Pick<Protocol, 'announcement' | 'checkAnnouncement'> {
+  const bytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: name }], { format });
   return {
     announcement: () => Buffer.from(bytes),
     checkAnnouncement(frame: Attr0Frame): ScanResult<void> {
@@ -121,21 +125,24 @@ export function defineProtocol<Req extends FieldList, Rep extends FieldList>(dec
   const strictRequest = decl.strictRequest ?? true;
   const strictReply = decl.strictReply ?? true;
   const announce = decl.announce ?? true;
+  const format = decl.format ?? '0';
   return Object.freeze({
     name: decl.name,
     announce,
+    format,
     request: decl.request,
     reply: decl.reply,
     strictRequest,
     strictReply,
     limits,
-    encodeRequest: (r: Fields<Req>) => encodeAttr0(printFields(decl.request, r)),
+    encodeRequest: (r: Fields<Req>) => encodeAttr0(printFields(decl.request, r), { format }),
     decodeRequest: (frame: Attr0Frame) => scanFields(decl.request, frame, { strict: strictRequest }),
-    encodeReply: (r: Fields<Rep>) => encodeAttr0(printFields(decl.reply, r)),
+    encodeReply: (r: Fields<Rep>) => encodeAttr0(printFields(decl.reply, r), { format }),
     decodeReply: (frame: Attr0Frame) => scanFields(decl.reply, frame, { strict: strictReply }),
-    ...announcementParts(decl.name),
+    ...announcementParts(decl.name, format),
     describe(): string {
       const lines: string[] = [];
+      if (format === 'plain') lines.push('Attributes travel in the plain form (name=value lines).');
       if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`);
       lines.push('Request attributes:', ...describeFields(decl.request));
       lines.push('Reply attributes:', ...describeFields(decl.reply));

@@ -30,7 +30,7 @@
  * As protocol.ts: decoders return ScanResult, encoders throw Attr0Error on
  * a caller bug (an undeclared request name, a wrong-typed value).
  */
-import { ATTR0_DEFAULT_LIMITS, Attr0Error, type Attr0Frame, type Attr0Limits, encodeAttr0, isGroup } from '../../util/attr0.js';
+import { ATTR0_DEFAULT_LIMITS, Attr0Error, type Attr0Frame, type Attr0Limits, type AttrFormat, encodeAttr0, isGroup } from '../../util/attr0.js';
 import { type FieldList, type Fields, type ScanResult, printFields, scanFields } from '../../util/attr0_scan.js';
 import { MAIL_ATTR } from '../mail_proto.js';
 import type { AttrClient, IpcResult } from './attr_clnt.js';
@@ -54,6 +54,8 @@ export type VariantReply<V extends VariantMap> = { [K in keyof V & string]: Name
 export interface RequestProtocolDeclaration<V extends VariantMap> {
   name: string;
   announce?: boolean;
+  /** Wire form: '0' (default) or 'plain' (Postfix anvil). */
+  format?: AttrFormat;
   requests: V;
   strictRequest?: boolean;
   strictReply?: boolean;
@@ -69,6 +71,7 @@ export function defineRequestProtocol<V extends VariantMap>(decl: RequestProtoco
   const strictRequest = decl.strictRequest ?? true;
   const strictReply = decl.strictReply ?? true;
   const announce = decl.announce ?? true;
+  const format = decl.format ?? '0';
   const variantOf = (name: string): RequestVariant | undefined =>
     Object.prototype.hasOwnProperty.call(decl.requests, name) ? decl.requests[name] : undefined;
   const mustVariant = (name: string): RequestVariant => {
@@ -79,11 +82,12 @@ export function defineRequestProtocol<V extends VariantMap>(decl: RequestProtoco
   return Object.freeze({
     name: decl.name,
     announce,
+    format,
     limits,
     requests: decl.requests,
     encodeRequest(r: VariantRequest<V>): Buffer {
       const v = mustVariant(r.request);
-      return encodeAttr0([{ name: MAIL_ATTR.REQ, value: r.request }, ...printFields(v.request, r as never)]);
+      return encodeAttr0([{ name: MAIL_ATTR.REQ, value: r.request }, ...printFields(v.request, r as never)], { format });
     },
     decodeRequest(frame: Attr0Frame): ScanResult<VariantRequest<V>> {
       const k = strictRequest ? (frame.length > 0 ? 0 : -1) : frame.findIndex((e) => !isGroup(e) && e.name === MAIL_ATTR.REQ);
@@ -98,14 +102,15 @@ export function defineRequestProtocol<V extends VariantMap>(decl: RequestProtoco
       return { ok: true, value: { request: first.value, ...r.value } as VariantRequest<V> };
     },
     encodeReply(rep: VariantReply<V>, req: VariantRequest<V>): Buffer {
-      return encodeAttr0(printFields(mustVariant(req.request).reply, rep as never));
+      return encodeAttr0(printFields(mustVariant(req.request).reply, rep as never), { format });
     },
     decodeReply(frame: Attr0Frame, req: VariantRequest<V>): ScanResult<VariantReply<V>> {
       return scanFields(mustVariant(req.request).reply, frame, { strict: strictReply }) as ScanResult<VariantReply<V>>;
     },
-    ...announcementParts(decl.name),
+    ...announcementParts(decl.name, format),
     describe(): string {
       const lines: string[] = [];
+      if (format === 'plain') lines.push('Attributes travel in the plain form (name=value lines).');
       if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`);
       for (const [name, v] of Object.entries(decl.requests)) {
         lines.push(`Request ${MAIL_ATTR.REQ} = ${name}:`, ...describeFields(v.request), 'Reply:', ...describeFields(v.reply));

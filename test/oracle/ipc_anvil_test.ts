@@ -1,0 +1,156 @@
+/*
+ * ipc_anvil_test - Postern's typed client against the real Postfix anvil(8)
+ *
+ * What it does: starts a throwaway real Postfix master (its own config
+ * and queue directory; master.cf with only anvil and postlog; nothing on
+ * the network) and talks to the real anvil daemon on private/anvil with
+ * AttrClient and a request-dispatched protocol declaration in the
+ * "plain" attribute form, which is what anvil speaks in Postfix 3.7
+ * (checked: its announcement is "protocol=anvil_protocol\n\n"). Counts and
+ * rates come back as the real anvil computes them, over reused
+ * connections. The master is stopped with SIGTERM at the end (it stops
+ * its children), and the temporary directory is removed.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { attr } from '../../src/util/attr0_scan.js';
+import { MAIL_ATTR } from '../../src/global/mail_proto.js';
+import { AttrClient } from '../../src/global/ipc/attr_clnt.js';
+import { callRequest, defineRequestProtocol } from '../../src/global/ipc/protocol_requests.js';
+import { runProgram } from '../lib/paths.js';
+
+const MASTER = '/usr/lib/postfix/sbin/master';
+const START_WAIT_MS = 10_000;
+
+/** anvil(8) as its manual page documents it (names checked against the binary). */
+const IDENT = { ident: attr.str() };
+const RATE = { [MAIL_ATTR.STATUS]: attr.int(), rate: attr.int() };
+const ANVIL = defineRequestProtocol({
+  name: 'anvil_protocol',
+  format: 'plain',
+  requests: {
+    connect: { request: IDENT, reply: { [MAIL_ATTR.STATUS]: attr.int(), count: attr.int(), rate: attr.int() } },
+    disconnect: { request: IDENT, reply: { [MAIL_ATTR.STATUS]: attr.int() } },
+    message: { request: IDENT, reply: RATE },
+    recipient: { request: IDENT, reply: RATE },
+    lookup: {
+      request: IDENT,
+      reply: {
+        [MAIL_ATTR.STATUS]: attr.int(),
+        count: attr.int(),
+        rate: attr.int(),
+        mail: attr.int(),
+        rcpt: attr.int(),
+        newtls: attr.int(),
+        auth: attr.int(),
+      },
+    },
+  },
+});
+
+let dir: string;
+let master: ChildProcess | null = null;
+let anvilPath: string;
+
+async function mailOwnerIds(): Promise<{ uid: number; gid: number }> {
+  const r = await runProgram('/usr/bin/id', ['postfix'], { timeoutMs: 5000 });
+  const uid = /uid=(\d+)/.exec(r.stdout);
+  const gid = /gid=(\d+)/.exec(r.stdout);
+  assert.ok(uid && gid, `the postfix user exists: ${r.stdout}${r.stderr}`);
+  return { uid: Number(uid[1]), gid: Number(gid[1]) };
+}
+
+before(async () => {
+  assert.equal(userInfo().uid, 0, 'this test starts a real Postfix master, which needs root');
+  dir = mkdtempSync(join(tmpdir(), 'postern-anvil-'));
+  chmodSync(dir, 0o755); // master and anvil work as the postfix user below here
+  const conf = join(dir, 'etc');
+  const queue = join(dir, 'queue');
+  const owner = await mailOwnerIds();
+  mkdirSync(conf);
+  for (const d of ['pid', 'private', 'public', '../data']) mkdirSync(join(queue, d), { recursive: true });
+  for (const d of ['private', 'public', '../data']) chownSync(join(queue, d), owner.uid, owner.gid);
+  writeFileSync(
+    join(conf, 'main.cf'),
+    [
+      `queue_directory = ${queue}`,
+      `data_directory = ${join(dir, 'data')}`,
+      `maillog_file = ${join(dir, 'maillog')}`,
+      `maillog_file_prefixes = ${dir}`,
+      'compatibility_level = 3.6',
+      'myhostname = postern.example',
+      'inet_interfaces = loopback-only',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(conf, 'master.cf'), ['anvil unix - - n - 1 anvil', 'postlog unix-dgram n - n - 1 postlogd', ''].join('\n'));
+  // Postfix waits until its configuration files are over a second old.
+  const past = new Date(Date.now() - 60_000);
+  for (const f of ['main.cf', 'master.cf']) utimesSync(join(conf, f), past, past);
+
+  master = spawn(MASTER, ['-c', conf, '-d'], { stdio: 'ignore' });
+  anvilPath = join(queue, 'private', 'anvil');
+  const t0 = Date.now();
+  while (!existsSync(anvilPath)) {
+    assert.ok(Date.now() - t0 < START_WAIT_MS, 'master did not create private/anvil in time');
+    assert.equal(master.exitCode, null, 'master exited early');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+
+after(async () => {
+  if (master && master.exitCode === null) {
+    const exited = new Promise<void>((r) => master!.once('exit', () => r()));
+    master.kill('SIGTERM');
+    const timer = setTimeout(() => master?.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('AttrClient against the real anvil (plain form)', () => {
+  it('checks the announcement and gets typed replies, reusing connections', async () => {
+    // Two clients, like two smtpd processes: anvil counts a remote client
+    // once per anvil client connection, and every connect request in its rate.
+    const c1 = new AttrClient(ANVIL, { endpoint: anvilPath, timeoutMs: 10_000, idleMs: 10_000 });
+    const c2 = new AttrClient(ANVIL, { endpoint: anvilPath, timeoutMs: 10_000, idleMs: 10_000 });
+    try {
+      const ident = 'smtp:192.0.2.1';
+      const got: unknown[] = [];
+      for (let k = 1; k <= 3; k++) got.push(await callRequest(c1, 'connect', { ident }));
+      got.push(await callRequest(c2, 'connect', { ident }));
+      got.push(await callRequest(c1, 'message', { ident }));
+      got.push(await callRequest(c1, 'disconnect', { ident }));
+      got.push(await callRequest(c2, 'lookup', { ident }));
+      const replies = got.map((r) => {
+        const x = r as { ok: boolean; reply?: unknown; message?: string };
+        assert.ok(x.ok, x.message);
+        return x.reply;
+      });
+      assert.deepEqual(replies, [
+        { status: 0, count: 1, rate: 1 },
+        { status: 0, count: 1, rate: 2 },
+        { status: 0, count: 1, rate: 3 },
+        { status: 0, count: 2, rate: 4 },
+        { status: 0, rate: 1 },
+        { status: 0 },
+        { status: 0, count: 1, rate: 4, mail: 1, rcpt: 0, newtls: 0, auth: 0 },
+      ]);
+    } finally {
+      c1.close();
+      c2.close();
+    }
+  });
+
+  it('a client expecting the NUL form fails cleanly on anvil', async () => {
+    const zero = defineRequestProtocol({ name: 'anvil_protocol', requests: ANVIL.requests });
+    const r = await new AttrClient(zero, { endpoint: anvilPath, timeoutMs: 1000 }).request({ request: 'lookup', ident: 'x' });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && (r.kind === 'timeout' || r.kind === 'closed' || r.kind === 'announce'), !r.ok ? r.message : '');
+  });
+});
