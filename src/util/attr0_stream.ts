@@ -42,6 +42,7 @@ export class Attr0Stream {
   #waiter: ((r: FrameResult) => void) | null = null;
   #maxQueued: number;
   #bytesIn = 0;
+  #writeTimedOut = false;
 
   constructor(stream: Duplex, opts: Attr0StreamOptions = {}) {
     this.stream = stream;
@@ -61,6 +62,11 @@ export class Attr0Stream {
   /** True while part of a list has arrived but not its end. */
   get partial(): boolean {
     return !this.#decoder.idle;
+  }
+
+  /** True once a writeBytes() gave up because the peer did not read in time. */
+  get writeTimedOut(): boolean {
+    return this.#writeTimedOut;
   }
 
   get ended(): boolean {
@@ -149,6 +155,7 @@ export class Attr0Stream {
       s.on('close', onClose);
       if (timeoutMs > 0) {
         timer = setTimeout(() => {
+          this.#writeTimedOut = true;
           s.destroy();
           finish(false);
         }, timeoutMs);

@@ -4,8 +4,9 @@
  * What it does: msgInfo/msgWarn/msgError/msgFatal/msgPanic format one
  * diagnostic and hand it to every registered sink. With no sink registered
  * the text goes to stderr as "progname: warning: text" like Postfix
- * commands do. Daemons add a syslog/maillog sink (src/util/msg_syslog.ts,
- * src/global/maillog_client.ts) once their configuration is read.
+ * commands do. Daemons add a syslog or maillog_file sink once their
+ * configuration is read (src/global/maillog_init.ts installs the sinks of
+ * src/util/msg_syslog.ts and src/util/msg_logger.ts).
  *
  * What it does not do: format syslog lines or open files (the sinks do),
  * or decide the program name (callers pass it to msgInit).

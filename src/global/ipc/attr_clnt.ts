@@ -213,6 +213,9 @@ export class AttrClient<P extends AnyProtocol> {
     const sent = await conn.io.writeBytes(bytes, timeoutMs);
     if (!sent) {
       conn.io.destroy();
+      if (conn.io.writeTimedOut) {
+        return { ok: false, retry: false, result: fail('timeout', `${this.label}: write timeout after ${timeoutMs} ms`) };
+      }
       return { ok: false, retry: true, result: fail('closed', `${this.label}: write error: connection closed`) };
     }
     const r = await conn.io.readFrame(timeoutMs);
