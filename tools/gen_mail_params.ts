@@ -35,6 +35,7 @@ const LONG = new Set(['message_size_limit', 'mailbox_size_limit', 'virtual_mailb
 /* Delivery programs whose master.cf services get per-service parameter names. */
 const PROGRAMS = ['local', 'error', 'virtual', 'smtp', 'lmtp', 'pipe', 'spawn'];
 const PROBE_PREFIX = 'zqprobe';
+const PID_PARAM = 'process_id';
 
 function runPostconf(dir: string): Array<[string, string]> {
   const text = execFileSync(ORACLE, ['-c', dir, '-d'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -156,7 +157,9 @@ function main(): void {
     lines.push('export type ParamRow = readonly [name: string, type: string, defaultValue: string, timeUnit?: string];');
     lines.push('');
     lines.push('export const PARAM_ROWS: readonly ParamRow[] = [');
-    for (const [name, value] of builtin) {
+    for (const [name, value0] of builtin) {
+      // The pid of the generating postconf is no default; mail_params.ts fills in its own.
+      const value = name === PID_PARAM ? '0' : value0;
       const type = classify(name, value, all);
       const row: unknown[] = [name, type, value];
       if (type === 'time') row.push(timeUnit(name, value, all) ?? 's');

@@ -20,6 +20,8 @@ import { DBMS_PARAM_SUFFIXES } from './mail_params_table.js';
 /** What this needs from a configuration (MailConfig satisfies it). */
 export interface UserScanConfig {
   entries(): Iterable<{ name: string; value: string }>;
+  /** Command-line or master.cf -o settings on top of main.cf, scanned like it. */
+  overrides?(): Record<string, string>;
   unexpanded(name: string): string | undefined;
   isSet(name: string): boolean;
 }
@@ -117,7 +119,11 @@ export function userParameterNames(config: UserScanConfig, table: ParamTableLike
     for (const name of referencedNames(value).names) consider(name);
   };
   for (const [name, spec] of table) if (spec.type !== 'raw' && !config.isSet(name)) references(spec.defaultValue);
-  for (const e of config.entries()) {
+  const settings = new Map<string, string>();
+  for (const e of config.entries()) settings.set(e.name, e.value);
+  for (const [name, value] of Object.entries(config.overrides?.() ?? {})) settings.set(name, value);
+  for (const [name, value] of settings) {
+    const e = { name, value };
     if (table.get(e.name)?.type === 'raw') continue;
     references(e.value);
     scanTableReferences(expandMacros(e.value, lookup, { recurse: true }).value, consider);

@@ -10,11 +10,11 @@
  * serviceParameters() gives the per-service names a master.cf creates
  * (relay_destination_concurrency_limit, pipe services' <svc>_time_limit),
  * validParameterNames() the full set for a master.cf, and
- * unknownParameters() the main.cf names that are none of those.
+ * unknownParameters() the main.cf names that are none of those nor
+ * user-defined (postconf's rule, from mail_conf_user.ts).
  *
  * What it does not do: read main.cf or master.cf (mail_conf.ts and
- * master_cf.ts do), expand values, or know user-defined parameters
- * (names referenced as $name elsewhere; postconf handles those).
+ * master_cf.ts do), or expand values.
  *
  * DIAGNOSTICS
  * None; pure data and functions.

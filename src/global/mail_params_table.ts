@@ -433,7 +433,7 @@ export const PARAM_ROWS: readonly ParamRow[] = [
   ["postscreen_use_tls","bool","$smtpd_use_tls"],
   ["postscreen_watchdog_timeout","time","10s","s"],
   ["prepend_delivered_header","str","command, file, forward"],
-  ["process_id","int","9974"],
+  ["process_id","int","0"],
   ["process_id_directory","str","pid"],
   ["process_name","str","postconf"],
   ["propagate_unmatched_extensions","str","canonical, virtual"],

@@ -43,9 +43,15 @@
  * - Tests: createMailServer(kind, options, ctx) gives the same machinery
  *   without master: client(socket), trigger(data), stop(), done.
  *
+ * Privileges: master starts every worker with its own uid (root when
+ * master runs as root). With -u (master.cf unprivileged column, the
+ * default) the skeleton switches to mail_owner after logging is set up
+ * and preInit ran, as Postfix does after its pre-jail init, so preInit
+ * may open root-only files (maillog_file, keys) and the rest runs as
+ * mail_owner.
+ *
  * What it does not do: open listeners (master does, and passes each
- * client), chroot or change user (master forks the worker as mail_owner
- * when it runs as root), or speak any protocol on the stream.
+ * client), chroot (Node cannot), or speak any protocol on the stream.
  *
  * DIAGNOSTICS
  * Fatal when the worker options are malformed or when started without
@@ -55,6 +61,7 @@ import type { Socket } from 'node:net';
 import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { msgFatal, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
+import { getpwnam } from '../util/pwd_lookup.js';
 import { ENV_MAIL_CONFIG, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
 
 /** Postfix trigger_server reads at most this many bytes per trigger. */
@@ -97,8 +104,9 @@ export interface TriggerServerOptions extends CommonOptions {
 }
 
 export interface WorkerArgs {
-  configDir?: string;
   serviceName: string;
+  /** -u: drop to mail_owner after preInit (when started as root). */
+  unprivileged: boolean;
   serviceType: string;
   verbose: number;
   overrides: Record<string, string>;
@@ -107,7 +115,7 @@ export interface WorkerArgs {
 
 /** Parses the options master puts on a worker's command line. */
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
-  const out: WorkerArgs = { serviceName: '', serviceType: 'unix', verbose: 0, overrides: {}, args: [] };
+  const out: WorkerArgs = { serviceName: '', unprivileged: false, serviceType: 'unix', verbose: 0, overrides: {}, args: [] };
   const takeOverride = (text: string): void => {
     const eq = text.indexOf('=');
     if (eq <= 0) msgFatal(`bad -o option: "${text}": expected name=value`);
@@ -120,10 +128,10 @@ export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
       if (v === undefined) msgFatal(`option ${a} requires a value`);
       return v;
     };
-    if (a === WORKER_OPT.CONFIG_DIR) out.configDir = needValue();
-    else if (a === WORKER_OPT.SERVICE_NAME) out.serviceName = needValue();
+    if (a === WORKER_OPT.SERVICE_NAME) out.serviceName = needValue();
     else if (a === WORKER_OPT.SERVICE_TYPE) out.serviceType = needValue();
     else if (a === WORKER_OPT.VERBOSE) out.verbose++;
+    else if (a === WORKER_OPT.UNPRIVILEGED) out.unprivileged = true;
     else if (a === WORKER_OPT.OVERRIDE) takeOverride(needValue());
     else if (a.startsWith(WORKER_OPT.OVERRIDE) && a.length > 2) takeOverride(a.slice(2));
     else out.args.push(a);
@@ -173,9 +181,10 @@ export class MailServer {
     return this.#useCount;
   }
 
-  /** Runs preInit/postInit, then arms the idle timer. */
-  async init(): Promise<void> {
+  /** Runs preInit, `between` (the privilege drop), postInit, then arms the idle timer. */
+  async init(between?: () => void): Promise<void> {
     await this.options.preInit?.(this.ctx);
+    between?.();
     await this.options.postInit?.(this.ctx);
     this.#armIdle();
   }
@@ -348,11 +357,32 @@ export function createMailServer(
   });
 }
 
+/**
+ * -u: as Postfix's set_ugid after the pre-jail init. A worker started as
+ * root (master runs as root) has opened maillog_file and run preInit as
+ * root; from here on it runs as mail_owner. Unprivileged runs keep the
+ * invoking user.
+ */
+function dropPrivileges(config: MailConfig): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  const name = config.get('mail_owner');
+  const pw = getpwnam(name);
+  if (!pw) msgFatal(`unknown mail_owner user name: ${name}`);
+  if (pw.uid === 0) msgFatal(`mail_owner must not be the super-user: ${name}`);
+  try {
+    process.setgroups?.([pw.gid]);
+    process.setgid?.(pw.gid);
+    process.setuid?.(pw.uid);
+  } catch (err) {
+    msgFatal(`set_ugid ${name}: ${(err as Error).message}`);
+  }
+  if (process.getuid() !== pw.uid) msgFatal(`set_ugid ${name}: still uid ${process.getuid()}`);
+}
+
 async function serverMain(kind: ServerKind, argv: string[], options: StreamServerOptions | TriggerServerOptions): Promise<number> {
   const wa = parseWorkerArgs(argv);
   msgSetVerbose(wa.verbose);
-  const configDir = wa.configDir ?? process.env[ENV_MAIL_CONFIG];
-  const config = loadMailConfig({ configDir, overrides: wa.overrides });
+  const config = loadMailConfig({ configDir: process.env[ENV_MAIL_CONFIG], overrides: wa.overrides });
   initMailLogFromConfig(config, options.programName);
   if (!process.send) msgFatal(`${options.programName}: this program must be run by master(8)`);
   const send = (m: WorkerToMaster): void => {
@@ -382,7 +412,12 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
   // Master went away (or closed our channel): finish what we have, then go.
   process.on('disconnect', () => server.stop());
   process.on('SIGTERM', () => server.abort());
-  await server.init();
+  // Ctrl-C on a foreground master reaches the whole process group; master
+  // decides how workers end (SIGTERM), so a worker ignores SIGINT.
+  process.on('SIGINT', () => undefined);
+  await server.init(() => {
+    if (wa.unprivileged) dropPrivileges(config);
+  });
   send({ t: MASTER_MSG.READY });
   await server.done;
   if (process.connected) process.disconnect();

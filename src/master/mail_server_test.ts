@@ -132,8 +132,8 @@ describe('mail_server skeleton (in-process)', () => {
   });
 
   it('parseWorkerArgs reads master options and keeps the rest', () => {
-    const a = parseWorkerArgs(['-c', '/etc/x', '-n', 'smtp', '-t', 'inet', '-v', '-o', 'a=b', '-oc = d', '-z', 'argv=/bin/cat']);
-    assert.equal(a.configDir, '/etc/x');
+    const a = parseWorkerArgs(['-n', 'smtp', '-t', 'inet', '-u', '-v', '-o', 'a=b', '-oc = d', '-z', 'argv=/bin/cat']);
+    assert.equal(a.unprivileged, true);
     assert.equal(a.serviceName, 'smtp');
     assert.equal(a.serviceType, 'inet');
     assert.equal(a.verbose, 1);

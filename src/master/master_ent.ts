@@ -174,7 +174,8 @@ export function buildServiceSpec(e: MasterEntry, config: MailConfig, verbose: nu
     const klass = r.private ? 'private' : 'public';
     endpoint = { kind: 'path', path: join(queueDir, klass, e.service), label: `${klass}/${e.service}` };
   }
-  const workerArgs = [WORKER_OPT.CONFIG_DIR, config.configDir, WORKER_OPT.SERVICE_NAME, e.service, WORKER_OPT.SERVICE_TYPE, e.type];
+  const workerArgs: string[] = [WORKER_OPT.SERVICE_NAME, e.service, WORKER_OPT.SERVICE_TYPE, e.type];
+  if (r.unpriv) workerArgs.push(WORKER_OPT.UNPRIVILEGED);
   for (let i = 0; i < verbose; i++) workerArgs.push(WORKER_OPT.VERBOSE);
   workerArgs.push(...e.args);
   return {

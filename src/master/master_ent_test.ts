@@ -100,17 +100,17 @@ describe('master_ent', () => {
   it('builds the worker command line', () => {
     const s = spec('submission inet n - n - - smtpd -o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt');
     assert.deepEqual(s.workerArgs, [
-      '-c',
-      dir,
       '-n',
       'submission',
       '-t',
       'inet',
+      '-u',
       '-o',
       'syslog_name=postfix/submission',
       '-o',
       'smtpd_tls_security_level=encrypt',
     ]);
+    assert.deepEqual(spec('rewrite unix - n n - - trivial-rewrite').workerArgs, ['-n', 'rewrite', '-t', 'unix']);
     assert.equal(resolveCommand('/opt/x/service.js'), '/opt/x/service.js');
   });
 });

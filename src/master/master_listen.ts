@@ -36,6 +36,7 @@ import { chmodSync, chownSync, constants, lstatSync, openSync, unlinkSync } from
 import { createServer, Socket, type Server } from 'node:net';
 import type { ServiceSpec } from './master_ent.js';
 import { msgWarn } from '../util/msg.js';
+import { strerror } from '../util/strerror.js';
 import { createDgramSocket, type DgramSocket } from '../util/unix_dgram.js';
 
 /** Postfix leaves its stream sockets srw-rw-rw-. */
@@ -65,6 +66,7 @@ function listenServer(server: Server, opts: { host?: string; port?: number; path
     server.once('error', onError);
     server.listen({ ...opts, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
+      server.on('error', (err) => msgWarn(`${opts.path ?? `${opts.host}:${opts.port}`}: ${strerror(err)}`));
       resolve();
     });
   });
@@ -80,10 +82,8 @@ function closeServer(server: Server): Promise<void> {
   return Promise.resolve();
 }
 
-function makeStreamServer(handlers: ListenHandlers, label: string): Server {
-  const server = createServer({ pauseOnConnect: true }, (socket) => handlers.client(socket));
-  server.on('error', (err) => msgWarn(`${label}: ${err.message}`));
-  return server;
+function makeStreamServer(handlers: ListenHandlers): Server {
+  return createServer({ pauseOnConnect: true }, (socket) => handlers.client(socket));
 }
 
 /** Removes a stale socket or fifo left by an earlier run; never a regular file. */
@@ -100,16 +100,16 @@ function removeStale(path: string): void {
 async function openInet(spec: ServiceSpec, handlers: ListenHandlers): Promise<Listener> {
   if (spec.endpoint.kind !== 'inet') throw new Error('not inet');
   const servers: Server[] = [];
-  try {
-    for (const a of spec.endpoint.addrs) {
-      const server = makeStreamServer(handlers, spec.endpoint.label);
+  for (const a of spec.endpoint.addrs) {
+    const server = makeStreamServer(handlers);
+    try {
       await listenServer(server, { host: a.host, port: a.port, ipv6Only: a.ipv6Only });
-      servers.push(server);
+    } catch (err) {
+      await Promise.all(servers.map(closeServer));
+      // Postfix: "bind 127.0.0.1 port 25: Address already in use"
+      throw new Error(`bind ${a.host} port ${a.port}: ${strerror(err)}`);
     }
-  } catch (err) {
-    await Promise.all(servers.map(closeServer));
-    const addr = spec.endpoint.addrs.map((a) => `${a.host}:${a.port}`).join(', ');
-    throw new Error(`bind ${addr} (${spec.key}): ${(err as Error).message}`);
+    servers.push(server);
   }
   return { label: spec.endpoint.label, close: async () => void (await Promise.all(servers.map(closeServer))) };
 }
@@ -117,14 +117,14 @@ async function openInet(spec: ServiceSpec, handlers: ListenHandlers): Promise<Li
 async function openUnix(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener> {
   if (spec.endpoint.kind !== 'path') throw new Error('not a path endpoint');
   const path = spec.endpoint.path;
-  const server = makeStreamServer(handlers, spec.endpoint.label);
+  const server = makeStreamServer(handlers);
   try {
     removeStale(path);
     await listenServer(server, { path });
     chmodSync(path, UNIX_SOCKET_MODE);
     if (owner) chownSync(path, owner.uid, owner.gid);
   } catch (err) {
-    throw new Error(`open ${path} (${spec.key}): ${(err as Error).message}`);
+    throw new Error(`bind ${path}: ${strerror(err)}`);
   }
   return {
     label: spec.endpoint.label,
@@ -149,11 +149,11 @@ async function openFifo(spec: ServiceSpec, handlers: ListenHandlers, owner: Owne
     if (owner) chownSync(path, owner.uid, owner.gid);
     fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   } catch (err) {
-    throw new Error(`open fifo ${path} (${spec.key}): ${(err as Error).message}`);
+    throw new Error(`open fifo ${path}: ${strerror(err)}`);
   }
   const reader = new Socket({ fd, readable: true, writable: false });
   reader.on('data', (chunk: Buffer) => handlers.trigger(chunk));
-  reader.on('error', (err) => msgWarn(`${path}: ${err.message}`));
+  reader.on('error', (err) => msgWarn(`${path}: ${strerror(err)}`));
   return {
     label: spec.endpoint.label,
     close: async () => {
@@ -182,9 +182,9 @@ async function openDgram(spec: ServiceSpec, handlers: ListenHandlers, owner: Own
     chmodSync(path, UNIX_SOCKET_MODE);
     if (owner) chownSync(path, owner.uid, owner.gid);
   } catch (err) {
-    throw new Error(`open ${path} (${spec.key}): ${(err as Error).message}`);
+    throw new Error(`bind ${path}: ${strerror(err)}`);
   }
-  sock.on('error', (err: Error) => msgWarn(`${path}: ${err.message}`));
+  sock.on('error', (err: Error) => msgWarn(`${path}: ${strerror(err)}`));
   return {
     label: spec.endpoint.label,
     close: async () => {

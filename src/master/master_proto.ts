@@ -41,13 +41,19 @@ export type WorkerToMaster =
   | { t: typeof MASTER_MSG.DONE; id: number }
   | { t: typeof MASTER_MSG.RETIRE; why: 'max_idle' | 'max_use' };
 
-/** The worker command-line options master adds in front of the master.cf arguments. */
+/**
+ * The worker command-line options master adds in front of the master.cf
+ * arguments, as Postfix's master does (-n name -t type, -u when the
+ * service is unprivileged, -v). The configuration directory travels in
+ * MAIL_CONFIG, as in Postfix. (Postfix's -c means chroot; Postern does
+ * not chroot and does not pass it.)
+ */
 export const WORKER_OPT = {
-  CONFIG_DIR: '-c',
   SERVICE_NAME: '-n',
   SERVICE_TYPE: '-t',
   VERBOSE: '-v',
   OVERRIDE: '-o',
+  UNPRIVILEGED: '-u',
 } as const;
 
 /** Environment master sets for a worker: the configuration directory, as Postfix does. */

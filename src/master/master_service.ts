@@ -59,7 +59,6 @@ export class MasterServices {
   #spawnEnv(): SpawnEnv {
     return {
       configDir: this.#config.configDir,
-      mailOwner: this.#owner,
       throttleSeconds: this.#config.getTime('service_throttle_time'),
       onFirstUse: (rt) => {
         if (rt.spec.wakeupOnlyWhenUsed) wakeupStart(rt);

@@ -30,7 +30,7 @@ import type { Socket } from 'node:net';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { ProcessLimit } from './master_avail.js';
 import type { ServiceSpec } from './master_ent.js';
-import type { Listener, Owner } from './master_listen.js';
+import type { Listener } from './master_listen.js';
 import { ENV_MAIL_CONFIG } from './master_proto.js';
 import { MasterWorker, type WorkerOwner } from './master_status.js';
 
@@ -41,8 +41,6 @@ export const MASTER_PENDING_TRIGGER_LIMIT = 100;
 
 export interface SpawnEnv {
   configDir: string;
-  /** uid/gid for unprivileged services, when master runs as root. */
-  mailOwner: Owner | null;
   throttleSeconds: number;
   /** Called once, at the first spawn of the service (wakeup '?'). */
   onFirstUse?(rt: ServiceRuntime): void;
@@ -148,7 +146,6 @@ export class ServiceRuntime implements WorkerOwner {
       this.#used = true;
       this.env.onFirstUse?.(this);
     }
-    const owner = spec.unpriv ? this.env.mailOwner : null;
     // Postfix's child logs this before it exits; Node would only print a stack to stderr.
     if (!existsSync(spec.modulePath)) msgWarn(`master_spawn: exec ${spec.modulePath}: No such file or directory`);
     let child;
@@ -157,7 +154,6 @@ export class ServiceRuntime implements WorkerOwner {
         execArgv: [],
         env: { ...process.env, [ENV_MAIL_CONFIG]: this.env.configDir },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
       });
     } catch (err) {
       msgWarn(`${spec.modulePath}: fork: ${(err as Error).message} -- throttling`);

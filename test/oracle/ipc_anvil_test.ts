@@ -1,25 +1,30 @@
 /*
- * ipc_anvil_test - Postern's typed client against the real Postfix anvil(8)
+ * ipc_anvil_test - Postern's typed client against real Postfix daemons (anvil, cleanup)
  *
  * What it does: starts a throwaway real Postfix master (its own config
- * and queue directory; master.cf with only anvil and postlog; nothing on
- * the network) and talks to the real anvil daemon on private/anvil with
+ * and queue directory; master.cf with only anvil, cleanup and postlog;
+ * nothing on the network) and talks to the real anvil daemon on private/anvil with
  * AttrClient and a request-dispatched protocol declaration in the
  * "plain" attribute form, which is what anvil speaks in Postfix 3.7
  * (checked: its announcement is "protocol=anvil_protocol\n\n"). Counts and
  * rates come back as the real anvil computes them, over reused
- * connections. The master is stopped with SIGTERM at the end (it stops
+ * connections. It also opens the real cleanup(8), whose announcement
+ * carries a greeting field (queue_id) in the same list, with
+ * openAttrStream(). The master is stopped with SIGTERM at the end (it stops
  * its children), and the temporary directory is removed.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Attr0Decoder, decodeAttr0 } from '../../src/util/attr0.js';
 import { attr } from '../../src/util/attr0_scan.js';
-import { MAIL_ATTR } from '../../src/global/mail_proto.js';
-import { AttrClient } from '../../src/global/ipc/attr_clnt.js';
+import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../../src/global/mail_proto.js';
+import { AttrClient, openAttrStream } from '../../src/global/ipc/attr_clnt.js';
+import { defineProtocol } from '../../src/global/ipc/protocol.js';
 import { callRequest, defineRequestProtocol } from '../../src/global/ipc/protocol_requests.js';
 import { runProgram } from '../lib/paths.js';
 
@@ -55,6 +60,37 @@ const ANVIL = defineRequestProtocol({
 let dir: string;
 let master: ChildProcess | null = null;
 let anvilPath: string;
+let queueDir: string;
+
+/** cleanup(8) greets with protocol=cleanup_protocol and, in the same list, the new queue_id. */
+const CLEANUP_HELLO = defineProtocol({
+  name: MAIL_ATTR_PROTO.CLEANUP,
+  greeting: { [MAIL_ATTR.QUEUEID]: attr.str() },
+  request: {},
+  reply: {},
+});
+
+/** The raw bytes of the first list a server sends. */
+function firstList(path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ path });
+    const d = new Attr0Decoder();
+    const got: Buffer[] = [];
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('no list within 10s'));
+    }, 10_000);
+    s.on('error', reject);
+    s.on('data', (b: Buffer) => {
+      got.push(b);
+      if (d.push(b).frames.length > 0) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(Buffer.concat(got));
+      }
+    });
+  });
+}
 
 async function mailOwnerIds(): Promise<{ uid: number; gid: number }> {
   const r = await runProgram('/usr/bin/id', ['postfix'], { timeoutMs: 5000 });
@@ -72,8 +108,10 @@ before(async () => {
   const queue = join(dir, 'queue');
   const owner = await mailOwnerIds();
   mkdirSync(conf);
-  for (const d of ['pid', 'private', 'public', '../data']) mkdirSync(join(queue, d), { recursive: true });
-  for (const d of ['private', 'public', '../data']) chownSync(join(queue, d), owner.uid, owner.gid);
+  const owned = ['private', 'public', 'incoming', '../data'];
+  for (const d of ['pid', ...owned]) mkdirSync(join(queue, d), { recursive: true });
+  for (const d of owned) chownSync(join(queue, d), owner.uid, owner.gid);
+  queueDir = queue;
   writeFileSync(
     join(conf, 'main.cf'),
     [
@@ -87,7 +125,10 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  writeFileSync(join(conf, 'master.cf'), ['anvil unix - - n - 1 anvil', 'postlog unix-dgram n - n - 1 postlogd', ''].join('\n'));
+  writeFileSync(
+    join(conf, 'master.cf'),
+    ['anvil unix - - n - 1 anvil', 'cleanup unix n - n - 0 cleanup', 'postlog unix-dgram n - n - 1 postlogd', ''].join('\n'),
+  );
   // Postfix waits until its configuration files are over a second old.
   const past = new Date(Date.now() - 60_000);
   for (const f of ['main.cf', 'master.cf']) utimesSync(join(conf, f), past, past);
@@ -152,5 +193,27 @@ describe('AttrClient against the real anvil (plain form)', () => {
     const r = await new AttrClient(zero, { endpoint: anvilPath, timeoutMs: 1000 }).request({ request: 'lookup', ident: 'x' });
     assert.equal(r.ok, false);
     assert.ok(!r.ok && (r.kind === 'timeout' || r.kind === 'closed' || r.kind === 'announce'), !r.ok ? r.message : '');
+  });
+
+  it('reads the queue_id greeting of the real cleanup', async () => {
+    const path = join(queueDir, 'public', 'cleanup');
+    const t0 = Date.now();
+    while (!existsSync(path)) {
+      assert.ok(Date.now() - t0 < START_WAIT_MS, 'no public/cleanup');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await openAttrStream(CLEANUP_HELLO, path, 10_000);
+    if (!r.ok) assert.fail(r.message);
+    r.io.destroy();
+    assert.match(r.greeting?.queue_id ?? '', /^[0-9A-F]{6,}$/);
+    // Postern's greeting bytes equal the real cleanup's, byte for byte.
+    const raw = await firstList(path);
+    const again = await openAttrStream(CLEANUP_HELLO, path, 10_000);
+    if (!again.ok) assert.fail(again.message);
+    again.io.destroy();
+    const frames = decodeAttr0(raw).frames;
+    assert.equal(frames.length, 1);
+    const id = (frames[0]![1] as { value: string }).value;
+    assert.deepEqual(CLEANUP_HELLO.announcement({ queue_id: id }), raw);
   });
 });

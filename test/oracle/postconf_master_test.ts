@@ -2,7 +2,7 @@
  * postconf_master_test - postconf's master.cf modes against the real postconf
  *
  * What it does: runs Postern's postconf and Postfix's /usr/sbin/postconf
- * with -c on copies of the same configuration (src/postconf/testdata, or
+ * with -c on copies of the same configuration (src/postconf/testdata/master_modes, or
  * a small master.cf written by the case) and requires the same standard
  * output byte for byte, the same warnings (as a sorted set of lines, since
  * Postfix reports some of them in hash-table order), the same exit status
@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/paths.js';
 
 const REAL_POSTCONF = '/usr/sbin/postconf';
-const FIXTURE = srcPath('src', 'postconf', 'testdata');
+const FIXTURE = srcPath('src', 'postconf', 'testdata', 'master_modes');
 const RUN_TIMEOUT_MS = 30_000;
 /** Cases run side by side; each has its own directories. */
 const PARALLEL = 4;
@@ -62,7 +62,7 @@ function sortedLines(text: string, dir: string): string[] {
 function compare(label: string, real: CommandResult, ours: CommandResult, realDir: string, ourDir: string): void {
   assert.equal(ours.signal, null, `${label}: Postern's postconf was killed (timeout?)`);
   assert.equal(real.signal, null, `${label}: the real postconf was killed (timeout?)`);
-  assert.equal(ours.stdout, real.stdout, `${label}: standard output`);
+  assert.equal(ours.stdout, real.stdout, `${label}: standard output (our stderr: ${ours.stderr.slice(0, 400)})`);
   assert.deepEqual(sortedLines(ours.stderr, ourDir), sortedLines(real.stderr, realDir), `${label}: warnings`);
   assert.equal(ours.status, real.status, `${label}: exit status`);
 }

@@ -27,7 +27,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Attr0Stream, type StreamFailureKind } from '../../util/attr0_stream.js';
-import type { AnyProtocol, ReplyOf, RequestOf } from './protocol.js';
+import type { AnyProtocol, GreetingOf, ReplyOf, RequestOf } from './protocol.js';
 
 export type IpcFailureKind = 'connect' | 'timeout' | 'closed' | 'malformed' | 'oversized' | 'announce' | 'reply' | 'request';
 
@@ -94,14 +94,16 @@ export function openEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<{ o
 }
 
 /**
- * Connects and checks the server's announcement; for protocols whose
- * server sends a stream of lists (showq), read them from `io`.
+ * Connects and checks the server's announcement (and returns its greeting
+ * fields, e.g. cleanup's queue_id); for protocols whose server sends a
+ * stream of lists (showq), or that continue in another format (cleanup's
+ * queue file records), carry on with `io`.
  */
-export async function openAttrStream(
-  protocol: AnyProtocol,
+export async function openAttrStream<P extends AnyProtocol>(
+  protocol: P,
   endpoint: Endpoint,
   timeoutMs: number,
-): Promise<{ ok: true; io: Attr0Stream } | IpcFailure> {
+): Promise<{ ok: true; io: Attr0Stream; greeting: GreetingOf<P> | undefined } | IpcFailure> {
   const label = endpointLabel(endpoint);
   const opened = await openEndpoint(endpoint, timeoutMs);
   if (!opened.ok) return opened;
@@ -117,8 +119,9 @@ export async function openAttrStream(
       io.destroy();
       return fail('announce', `${label}: ${check.message}`);
     }
+    return { ok: true, io, greeting: check.value as GreetingOf<P> };
   }
-  return { ok: true, io };
+  return { ok: true, io, greeting: undefined };
 }
 
 function errText(err: unknown): string {

@@ -184,6 +184,22 @@ describe('attr client and server', () => {
     );
   });
 
+  it('times out on a server that does not read a large request', async () => {
+    await withRawServer(
+      (s) => {
+        s.write(TEST.announcement());
+        s.pause();
+      },
+      async (path) => {
+        const c = new AttrClient(TEST, { endpoint: path, timeoutMs: 300 });
+        const t0 = Date.now();
+        const r = await c.request({ ...REQ, value: Buffer.alloc(8 * 1024 * 1024) });
+        assert.equal(!r.ok && r.kind, 'timeout', !r.ok ? r.message : 'ok');
+        assert.ok(Date.now() - t0 < 3000);
+      },
+    );
+  });
+
   it('times out on a server that never announces itself', async () => {
     await withRawServer(
       () => {},

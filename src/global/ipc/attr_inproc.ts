@@ -18,7 +18,7 @@
 import { Duplex } from 'node:stream';
 import type { Endpoint } from './attr_clnt.js';
 import { type AttrHandler, type AttrServeOptions, serveAttrConnection } from './attr_serv.js';
-import type { AnyProtocol } from './protocol.js';
+import type { AnyProtocol, GreetingOf } from './protocol.js';
 
 class PairEnd extends Duplex {
   peer: PairEnd | null = null;
@@ -74,7 +74,7 @@ export function createDuplexPair(): [Duplex, Duplex] {
 export function inProcessEndpoint<P extends AnyProtocol>(
   protocol: P,
   handler: AttrHandler<P>,
-  opts: AttrServeOptions & { label?: string } = {},
+  opts: AttrServeOptions<GreetingOf<P>> = {},
 ): Endpoint {
   const label = opts.label ?? `inproc/${protocol.name}`;
   return {

@@ -24,7 +24,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { msgVerbose, msgWarn } from '../../util/msg.js';
 import { Attr0Stream } from '../../util/attr0_stream.js';
-import type { AnyProtocol, ReplyOf, RequestOf } from './protocol.js';
+import type { AnyProtocol, GreetingOf, ReplyOf, RequestOf } from './protocol.js';
 
 export interface AttrRequestContext {
   /** Aborted when the client disconnects or the server closes. */
@@ -35,9 +35,11 @@ export interface AttrRequestContext {
 
 export type AttrHandler<P extends AnyProtocol> = (req: RequestOf<P>, ctx: AttrRequestContext) => Promise<ReplyOf<P>> | ReplyOf<P>;
 
-export interface AttrServeOptions {
+export interface AttrServeOptions<G = unknown> {
   /** Name for warnings, e.g. "private/flush". */
   label?: string;
+  /** Greeting fields to send after protocol=<name>, per connection (cleanup: queue_id). */
+  greeting?: () => G | Promise<G>;
   /** How long to wait for the (next) request; 0: forever. */
   idleTimeoutMs?: number;
   /** How long a reply may wait for the client to read it; 0: forever. */
@@ -55,7 +57,7 @@ export async function serveAttrConnection<P extends AnyProtocol>(
   stream: Duplex,
   protocol: P,
   handler: AttrHandler<P>,
-  opts: AttrServeOptions = {},
+  opts: AttrServeOptions<GreetingOf<P>> = {},
 ): Promise<ServeEnd> {
   const label = opts.label ?? protocol.name;
   const io = new Attr0Stream(stream, { limits: protocol.limits, format: protocol.format, maxQueuedFrames: SERVER_MAX_QUEUED_REQUESTS });
@@ -66,9 +68,17 @@ export async function serveAttrConnection<P extends AnyProtocol>(
     io.destroy();
     return 'dropped';
   };
-  if (protocol.announce && !(await io.writeBytes(protocol.announcement(), opts.writeTimeoutMs ?? 0))) {
-    io.destroy();
-    return 'dropped';
+  if (protocol.announce) {
+    let hello: Buffer;
+    try {
+      hello = protocol.announcement(opts.greeting ? await opts.greeting() : undefined);
+    } catch (err) {
+      return drop(`cannot greet client: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!(await io.writeBytes(hello, opts.writeTimeoutMs ?? 0))) {
+      io.destroy();
+      return 'dropped';
+    }
   }
   for (;;) {
     const r = await io.readFrame(opts.idleTimeoutMs ?? 0);
@@ -111,7 +121,7 @@ export interface AttrServer {
   readonly connectionCount: number;
 }
 
-export function createAttrServer<P extends AnyProtocol>(protocol: P, handler: AttrHandler<P>, opts: AttrServeOptions = {}): AttrServer {
+export function createAttrServer<P extends AnyProtocol>(protocol: P, handler: AttrHandler<P>, opts: AttrServeOptions<GreetingOf<P>> = {}): AttrServer {
   const open = new Set<Duplex>();
   const handle = (stream: Duplex): Promise<ServeEnd> => {
     open.add(stream);

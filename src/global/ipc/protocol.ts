@@ -7,8 +7,10 @@
  * and the frame limits, and gives back everything both ends need: the
  * TypeScript request/reply types (RequestOf<P>, ReplyOf<P>), the encoders
  * and decoders, the server's announcement (Postfix 3.x servers send
- * "protocol" = <name> as a list of its own right after accept) and the
- * client's check of it, and a PROTOCOL text for a daemon's header.
+ * "protocol" = <name> right after accept, as a list of its own or, as
+ * cleanup does with its queue_id, followed by greeting fields) and the
+ * client's check of it, the wire form ('0', or 'plain' as anvil uses),
+ * and a PROTOCOL text for a daemon's header.
  *
  *   const FLUSH = defineProtocol({
  *     name: MAIL_ATTR_PROTO.FLUSH,
@@ -36,11 +38,16 @@ import {
 import { type FieldList, type Fields, type ScanResult, printFields, scanFields } from '../../util/attr0_scan.js';
 import { MAIL_ATTR } from '../mail_proto.js';
 
-export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldList> {
+export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldList, G extends FieldList = {}> {
   /** Announced protocol name, e.g. MAIL_ATTR_PROTO.FLUSH. */
   name: string;
   /** Whether the server announces itself first (default true, as Postfix 3.x). */
   announce?: boolean;
+  /**
+   * Attributes the server sends in the same list after protocol=<name>
+   * (cleanup sends its queue_id there). Default: none.
+   */
+  greeting?: G;
   /** Wire form: '0' (default) or 'plain' (Postfix anvil). */
   format?: AttrFormat;
   request: Req;
@@ -57,25 +64,27 @@ export interface ProtocolDeclaration<Req extends FieldList, Rep extends FieldLis
  * are the typed request and reply values; a reply is encoded and decoded
  * knowing the request it answers (its layout may depend on it).
  */
-export interface Protocol<Req = unknown, Rep = unknown> {
+export interface Protocol<Req = unknown, Rep = unknown, Greet = {}> {
   readonly name: string;
   readonly announce: boolean;
   readonly format: AttrFormat;
+  readonly greeting: FieldList;
   readonly limits: Readonly<Attr0Limits>;
   encodeRequest(r: Req): Buffer;
   decodeRequest(frame: Attr0Frame): ScanResult<Req>;
   encodeReply(r: Rep, req: Req): Buffer;
   decodeReply(frame: Attr0Frame, req: Req): ScanResult<Rep>;
   /** The bytes a server sends right after accepting a connection. */
-  announcement(): Buffer;
-  /** Checks a received announcement list (strict: exactly protocol=<name>). */
-  checkAnnouncement(frame: Attr0Frame): ScanResult<void>;
+  announcement(greeting?: Greet): Buffer;
+  /** Checks a received announcement list (strict: protocol=<name>, then the greeting fields). */
+  checkAnnouncement(frame: Attr0Frame): ScanResult<Greet>;
   /** A PROTOCOL section for a daemon's header comment. */
   describe(): string;
 }
 
 /** A protocol with one request layout and one reply layout. */
-export interface FieldProtocol<Req extends FieldList = FieldList, Rep extends FieldList = FieldList> extends Protocol<Fields<Req>, Fields<Rep>> {
+export interface FieldProtocol<Req extends FieldList = FieldList, Rep extends FieldList = FieldList, G extends FieldList = {}>
+  extends Protocol<Fields<Req>, Fields<Rep>, Fields<G>> {
   readonly request: Req;
   readonly reply: Rep;
   readonly strictRequest: boolean;
@@ -86,16 +95,23 @@ export interface FieldProtocol<Req extends FieldList = FieldList, Rep extends Fi
 }
 
 /** Any protocol at all (for generic plumbing). */
-export type AnyProtocol = Protocol<any, any>;
+export type AnyProtocol = Protocol<any, any, any>;
 export type RequestOf<P> = P extends { encodeRequest(r: infer Req): Buffer } ? Req : never;
 export type ReplyOf<P> = P extends { decodeReply(frame: Attr0Frame, ...rest: any[]): ScanResult<infer Rep> } ? Rep : never;
+export type GreetingOf<P> = P extends { checkAnnouncement(frame: Attr0Frame): ScanResult<infer G> } ? G : never;
 
 /** The announcement bytes and check shared by every protocol kind. */
-export function announcementParts(name: string, format: AttrFormat): Pick<Protocol, 'announcement' | 'checkAnnouncement'> {
-  const bytes = encodeAttr0([{ name: MAIL_ATTR.PROTO, value: name }], { format });
+export function announcementParts<G extends FieldList>(
+  name: string,
+  format: AttrFormat,
+  greeting: G,
+): Pick<Protocol<unknown, unknown, Fields<G>>, 'announcement' | 'checkAnnouncement' | 'greeting'> {
+  const head = { name: MAIL_ATTR.PROTO, value: name };
   return {
-    announcement: () => Buffer.from(bytes),
-    checkAnnouncement(frame: Attr0Frame): ScanResult<void> {
+    greeting,
+    announcement: (values?: Fields<G>) =>
+      encodeAttr0([head, ...printFields(greeting, (values ?? {}) as Fields<G>)], { format }),
+    checkAnnouncement(frame: Attr0Frame): ScanResult<Fields<G>> {
       const first = frame[0];
       if (!first || 'group' in first || first.name !== MAIL_ATTR.PROTO) {
         return { ok: false, message: `missing attribute ${MAIL_ATTR.PROTO} in server announcement (expected: ${name})` };
@@ -103,8 +119,9 @@ export function announcementParts(name: string, format: AttrFormat): Pick<Protoc
       if (first.value !== name) {
         return { ok: false, message: `unexpected ${MAIL_ATTR.PROTO} ${first.value} (expected: ${name})` };
       }
-      if (frame.length > 1) return { ok: false, message: `unexpected attribute in server announcement` };
-      return { ok: true, value: undefined };
+      const rest = scanFields(greeting, frame.slice(1), { strict: true });
+      if (!rest.ok) return { ok: false, message: `server announcement: ${rest.message}` };
+      return rest;
     },
   };
 }
@@ -120,7 +137,9 @@ export function describeFields(fields: FieldList): string[] {
   });
 }
 
-export function defineProtocol<Req extends FieldList, Rep extends FieldList>(decl: ProtocolDeclaration<Req, Rep>): FieldProtocol<Req, Rep> {
+export function defineProtocol<Req extends FieldList, Rep extends FieldList, G extends FieldList = {}>(
+  decl: ProtocolDeclaration<Req, Rep, G>,
+): FieldProtocol<Req, Rep, G> {
   const limits = Object.freeze({ ...ATTR0_DEFAULT_LIMITS, ...decl.limits });
   const strictRequest = decl.strictRequest ?? true;
   const strictReply = decl.strictReply ?? true;
@@ -139,11 +158,11 @@ export function defineProtocol<Req extends FieldList, Rep extends FieldList>(dec
     decodeRequest: (frame: Attr0Frame) => scanFields(decl.request, frame, { strict: strictRequest }),
     encodeReply: (r: Fields<Rep>) => encodeAttr0(printFields(decl.reply, r), { format }),
     decodeReply: (frame: Attr0Frame) => scanFields(decl.reply, frame, { strict: strictReply }),
-    ...announcementParts(decl.name, format),
+    ...announcementParts(decl.name, format, (decl.greeting ?? {}) as G),
     describe(): string {
       const lines: string[] = [];
       if (format === 'plain') lines.push('Attributes travel in the plain form (name=value lines).');
-      if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`);
+      if (announce) lines.push(`The server announces: ${MAIL_ATTR.PROTO} = ${decl.name}`, ...describeFields(decl.greeting ?? {}));
       lines.push('Request attributes:', ...describeFields(decl.request));
       lines.push('Reply attributes:', ...describeFields(decl.reply));
       return lines.join('\n');

@@ -107,7 +107,7 @@ export function defineRequestProtocol<V extends VariantMap>(decl: RequestProtoco
     decodeReply(frame: Attr0Frame, req: VariantRequest<V>): ScanResult<VariantReply<V>> {
       return scanFields(mustVariant(req.request).reply, frame, { strict: strictReply }) as ScanResult<VariantReply<V>>;
     },
-    ...announcementParts(decl.name, format),
+    ...announcementParts(decl.name, format, {}),
     describe(): string {
       const lines: string[] = [];
       if (format === 'plain') lines.push('Attributes travel in the plain form (name=value lines).');

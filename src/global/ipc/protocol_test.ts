@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { encodeAttr0 } from '../../util/attr0.js';
 import { attr } from '../../util/attr0_scan.js';
 import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../mail_proto.js';
-import { AttrClient } from './attr_clnt.js';
+import { AttrClient, openAttrStream } from './attr_clnt.js';
 import { createDuplexPair, inProcessEndpoint } from './attr_inproc.js';
 import { defineProtocol } from './protocol.js';
 
@@ -67,6 +67,25 @@ describe('defineProtocol', () => {
     const lenientR = await new AttrClient(lenient, { endpoint: chatty, timeoutMs: 1000 }).request({ request: 'purge' });
     assert.ok(lenientR.ok);
     assert.deepEqual(lenientR.reply, reply);
+  });
+
+  it('carries greeting fields in the announcement list (as cleanup does)', async () => {
+    const HELLO = defineProtocol({ name: 'hello_protocol', greeting: { queue_id: attr.str() }, request: { n: attr.int() }, reply: { n: attr.int() } });
+    assert.deepEqual(HELLO.announcement({ queue_id: 'ABC' }), Buffer.from('protocol\0hello_protocol\0queue_id\0ABC\0\0'));
+    const ok = HELLO.checkAnnouncement([{ name: 'protocol', value: 'hello_protocol' }, { name: 'queue_id', value: 'ABC' }]);
+    assert.ok(ok.ok && ok.value.queue_id === 'ABC');
+    assert.equal(HELLO.checkAnnouncement([{ name: 'protocol', value: 'hello_protocol' }]).ok, false, 'greeting field missing');
+    let next = 0;
+    const endpoint = inProcessEndpoint(HELLO, (r) => ({ n: r.n }), { greeting: () => ({ queue_id: `Q${++next}` }) });
+    const a = await openAttrStream(HELLO, endpoint, 1000);
+    const b = await openAttrStream(HELLO, endpoint, 1000);
+    assert.ok(a.ok && b.ok);
+    assert.deepEqual([a.greeting?.queue_id, b.greeting?.queue_id], ['Q1', 'Q2']);
+    a.io.destroy();
+    b.io.destroy();
+    const c = new AttrClient(HELLO, { endpoint, timeoutMs: 1000 });
+    const r = await c.request({ n: 5 });
+    assert.ok(r.ok && r.reply.n === 5, 'a request/reply exchange after a greeting');
   });
 
   it('works without an announcement when the protocol has none', async () => {
