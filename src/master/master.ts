@@ -19,6 +19,14 @@
  *   pauseOnConnect and hands the paused socket to the worker over the
  *   Node IPC channel (master_proto.ts); the worker reports when the
  *   client is gone. The server side of that contract is mail_server.ts.
+ *   fifo and unix-dgram input is read by master and passed on as
+ *   triggers.
+ *
+ *   Privileges: master itself keeps the user it was started as. Workers
+ *   start as that user too; a worker of an unprivileged service (-u, the
+ *   master.cf default) switches to mail_owner after its logging and
+ *   pre-init are done, as Postfix daemons do. Unprivileged (not root),
+ *   everything runs as the invoking user.
  *
  *   Options:
  *   -c config_dir  read main.cf and master.cf from config_dir (also passed

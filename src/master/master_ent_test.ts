@@ -49,6 +49,8 @@ describe('master_ent', () => {
     assert.equal(rewrite.endpoint.kind === 'path' && rewrite.endpoint.path, '/q/private/rewrite');
     assert.equal(rewrite.maxproc, 100, 'default_process_limit');
     assert.ok(rewrite.modulePath.endsWith('/src/trivial-rewrite/trivial_rewrite.js'));
+    const pass = spec('smtpd pass - - n - - smtpd');
+    assert.equal(pass.endpoint.kind === 'path' && pass.endpoint.path, '/q/private/smtpd');
     const pickup = spec('pickup fifo n - n 60 1 pickup');
     assert.equal(pickup.endpoint.kind === 'path' && pickup.endpoint.path, '/q/public/pickup');
     assert.equal(pickup.wakeupSeconds, 60);

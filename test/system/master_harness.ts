@@ -26,6 +26,8 @@ import { pathToFileURL } from 'node:url';
 import { commandPath, runCommand } from '../lib/paths.js';
 
 export const POLL_MS = 50;
+/** How often startWithPorts tries fresh ports when one was taken meanwhile. */
+export const BIND_ATTEMPTS = 3;
 const SERVER_JS = pathToFileURL(join(commandPath('master', 'mail_server'))).href;
 
 /** An echo service: greets with its pid, uid and echo_greeting, echoes lines, "quit" ends. */
@@ -273,6 +275,26 @@ export class Instance {
     await waitFor('master to start', () => /daemon started/.test(this.masterStderr) || child.exitCode !== null, 10_000);
     if (child.exitCode !== null) throw new Error(`master exited: ${this.masterStderr}`);
     return child;
+  }
+
+  /**
+   * Picks `count` free loopback ports, writes master.cf from them and
+   * starts master; if another test grabbed a port meanwhile (bind fails),
+   * tries again with new ports, at most BIND_ATTEMPTS times.
+   */
+  async startWithPorts(count: number, lines: (ports: number[]) => string[]): Promise<number[]> {
+    for (let attempt = 1; ; attempt++) {
+      const ports: number[] = [];
+      for (let i = 0; i < count; i++) ports.push(await freePort());
+      this.writeMaster(lines(ports));
+      try {
+        await this.startMaster();
+        return ports;
+      } catch (err) {
+        if (attempt >= BIND_ATTEMPTS || !/Address already in use/.test(this.masterStderr)) throw err;
+        this.masterStderr = '';
+      }
+    }
   }
 
   /** Waits (bounded) for the master started here to exit; its exit code. */

@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCommand } from '../lib/paths.js';
 import { createDgramSocket } from '../../src/util/unix_dgram.js';
 import { unixTrigger } from '../../src/util/unix_trigger.js';
-import { Client, ECHO_SERVICE, freePort, Instance, parseGreeting, processAlive, triggerService, waitFor } from './master_harness.js';
+import { Client, ECHO_SERVICE, Instance, parseGreeting, processAlive, triggerService, waitFor } from './master_harness.js';
 
 function triggers(inst: Instance, service: string): string[] {
   try {
@@ -39,24 +39,22 @@ describe('master: max_idle, max_use, wakeup', () => {
   let usePort: number;
 
   before(async () => {
-    idlePort = await freePort();
-    usePort = await freePort();
     inst = new Instance();
     writeFileSync(join(inst.dir, 'echo.mjs'), ECHO_SERVICE);
     writeFileSync(join(inst.dir, 'trig.mjs'), triggerService(inst.outDir));
     inst.writeMain();
-    inst.writeMaster([
-      `127.0.0.1:${idlePort} inet n - n - - $DIR/echo.mjs -o max_idle=1`,
-      `127.0.0.1:${usePort} inet n - n - - $DIR/echo.mjs -o max_use=2`,
+    inst.writeMaster([]);
+    const r = await runCommand('postfix', ['-c', inst.confDir, 'check']);
+    assert.equal(r.status, 0, r.stderr);
+    [idlePort, usePort] = await inst.startWithPorts(2, (p) => [
+      `127.0.0.1:${p[0]} inet n - n - - $DIR/echo.mjs -o max_idle=1`,
+      `127.0.0.1:${p[1]} inet n - n - - $DIR/echo.mjs -o max_use=2`,
       'tick unix n - n 1 1 $DIR/trig.mjs',
       'later unix n - n 1? 1 $DIR/trig.mjs',
       'pipe fifo n - n 1 1 $DIR/trig.mjs',
       'quiet fifo n - n - 1 $DIR/trig.mjs',
       'postlog unix-dgram n - n - 1 $DIR/trig.mjs',
     ]);
-    const r = await runCommand('postfix', ['-c', inst.confDir, 'check']);
-    assert.equal(r.status, 0, r.stderr);
-    await inst.startMaster();
   });
 
   after(async () => {

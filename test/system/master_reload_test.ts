@@ -40,17 +40,12 @@ describe('master: reload, lock, stop', () => {
   let newPort: number;
 
   before(async () => {
-    [keepPort, gonePort, newPort] = [await freePort(), await freePort(), await freePort()];
-    inst = await Instance.create({
-      main: { echo_greeting: 'old' },
-      files: { 'echo.mjs': ECHO_SERVICE },
-      master: [
-        `127.0.0.1:${keepPort} inet n - n - - $DIR/echo.mjs`,
-        `127.0.0.1:${gonePort} inet n - n - - $DIR/echo.mjs`,
-        'local-echo unix - - n - - $DIR/echo.mjs',
-      ],
-    });
-    await inst.startMaster();
+    inst = await Instance.create({ main: { echo_greeting: 'old' }, files: { 'echo.mjs': ECHO_SERVICE }, master: [] });
+    [keepPort, gonePort, newPort] = await inst.startWithPorts(3, (p) => [
+      `127.0.0.1:${p[0]} inet n - n - - $DIR/echo.mjs`,
+      `127.0.0.1:${p[1]} inet n - n - - $DIR/echo.mjs`,
+      'local-echo unix - - n - - $DIR/echo.mjs',
+    ]);
   });
 
   after(async () => {

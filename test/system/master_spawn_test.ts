@@ -23,7 +23,6 @@ import {
   Client,
   ECHO_SERVICE,
   flakyService,
-  freePort,
   Instance,
   parseGreeting,
   processAlive,
@@ -38,23 +37,19 @@ describe('master: spawn on demand, maxproc, restart, throttle', () => {
   let privPort: number;
 
   before(async () => {
-    echoPort = await freePort();
-    limitPort = await freePort();
-    flakyPort = await freePort();
-    privPort = await freePort();
     inst = await Instance.create({
       main: { service_throttle_time: '1s' },
       files: { 'echo.mjs': ECHO_SERVICE },
-      master: [
-        `127.0.0.1:${echoPort} inet n - n - - $DIR/echo.mjs -o echo_greeting=hello`,
-        `127.0.0.1:${limitPort} inet n - n - 2 $DIR/echo.mjs`,
-        `127.0.0.1:${flakyPort} inet n - n - - $DIR/flaky.mjs`,
-        `127.0.0.1:${privPort} inet n n n - - $DIR/echo.mjs`,
-      ],
+      master: [],
     });
     // flaky.mjs needs the instance's out directory, known only now.
     writeFileSync(`${inst.dir}/flaky.mjs`, flakyService(inst.outDir, 2));
-    await inst.startMaster();
+    [echoPort, limitPort, flakyPort, privPort] = await inst.startWithPorts(4, (p) => [
+      `127.0.0.1:${p[0]} inet n - n - - $DIR/echo.mjs -o echo_greeting=hello`,
+      `127.0.0.1:${p[1]} inet n - n - 2 $DIR/echo.mjs`,
+      `127.0.0.1:${p[2]} inet n - n - - $DIR/flaky.mjs`,
+      `127.0.0.1:${p[3]} inet n n n - - $DIR/echo.mjs`,
+    ]);
   });
 
   after(async () => {
