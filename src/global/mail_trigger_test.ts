@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { fifoTrigger } from '../util/fifo_trigger.js';
 import { type Severity, msgSetSinks } from '../util/msg.js';
 import { type TriggerWhy, unixTrigger } from '../util/unix_trigger.js';
 import { runProgram } from '../../test/lib/paths.js';
+import { writeMainCf } from '../../test/lib/postfix_oracle.js';
 import { openFifoTrigger, readTriggerConnection, serveTriggerConnection } from './ipc/trigger_server.js';
 import { MAIL_CLASS, QMGR_REQ, TRIGGER_REQ_WAKEUP } from './mail_proto.js';
 import { mailTrigger } from './mail_trigger.js';
@@ -63,19 +64,6 @@ async function unixTriggerServer(path: string): Promise<{ got: Buffer[]; next():
       }),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-/**
- * Writes a main.cf for the real Postfix tools, dated in the past: Postfix
- * waits until a configuration file is more than a second old before it
- * reads it, which would cost every test run seconds.
- */
-function writeMainCf(confDir: string, text: string): void {
-  mkdirSync(confDir, { recursive: true });
-  const file = join(confDir, 'main.cf');
-  writeFileSync(file, text);
-  const past = new Date(Date.now() - 60_000);
-  utimesSync(file, past, past);
 }
 
 function mkfifo(path: string): void {
@@ -229,7 +217,7 @@ describe('mailTrigger', () => {
 
   it('a trigger from the real postkick(1) arrives as the same bytes as ours', async () => {
     const conf = join(dir, 'conf');
-    writeMainCf(conf, `queue_directory = ${queueDir}\n`);
+    writeMainCf(conf, { queue_directory: queueDir });
     const srv = await unixTriggerServer(join(queueDir, 'private', 'kick'));
     try {
       const fromPostfix = srv.next();
@@ -247,7 +235,7 @@ describe('mailTrigger', () => {
 
   it('the real postkick(1) reports the same missing endpoint text', async () => {
     const conf = join(dir, 'conf2');
-    writeMainCf(conf, `queue_directory = ${queueDir}\n`);
+    writeMainCf(conf, { queue_directory: queueDir });
     const r = await runProgram('/usr/sbin/postkick', ['-c', conf, 'public', 'nosuch', 'W'], { timeoutMs: 10_000 });
     assert.match(r.stderr, /warning: unable to look up public\/nosuch: No such file or directory/);
   });

@@ -51,7 +51,7 @@
  *
  * FILES
  *   $queue_directory/pid/master.pid, $data_directory/master.lock
- *   (master_lock.ts), $queue_directory/{private,public}/* endpoints.
+ *   (src/global/master_lock.ts), $queue_directory/{private,public}/* endpoints.
  *
  * CONFIGURATION PARAMETERS
  *   default_process_limit, max_idle, max_use, service_throttle_time,
@@ -85,7 +85,7 @@ import {
   stderrMsgSink,
   type MsgSink,
 } from '../util/msg.js';
-import { lockMaster, runningMaster } from './master_lock.js';
+import { lockMaster, runningMaster } from '../global/master_lock.js';
 import { mailOwnerIds, MasterServices } from './master_service.js';
 import { masterSigSetup } from './master_sig.js';
 import { signalNumber } from './master_spawn.js';

@@ -68,12 +68,15 @@ export class MasterWorker {
       this.child.send(msg, socket, { keepOpen: false }, (err) => {
         if (err) {
           this.clients.delete(id);
+          // A channel that fails once is going away: no more clients for it.
+          if (this.state === 'ready') this.state = 'stopping';
           msgVerbose(`pid ${this.pid}: send client: ${err.message}`);
         }
         sent(!err);
       });
     } catch (err) {
       this.clients.delete(id);
+      if (this.state === 'ready') this.state = 'stopping';
       msgVerbose(`pid ${this.pid}: send client: ${(err as Error).message}`);
       sent(false);
     }

@@ -62,7 +62,7 @@ import { readMasterCf } from '../global/master_cf.js';
 import { unixTrigger } from '../util/unix_trigger.js';
 import { isMainModule, runMain } from '../util/main_module.js';
 import { msgAddSink, msgFatal, msgInfo, msgInit, msgSetVerbose, msgWarn, stderrMsgSink } from '../util/msg.js';
-import { pidFilePath, readPidFile, runningMaster } from '../master/master_lock.js';
+import { pidFilePath, readPidFile, runningMaster } from '../global/master_lock.js';
 import { checkWarn, createMissing, setPermissions } from './postfix_dirs.js';
 
 /** postfix stop waits this long for master to go before using force. */

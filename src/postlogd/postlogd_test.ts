@@ -6,10 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProgram } from '../../test/lib/paths.js';
+import { makeOracleConfig } from '../../test/lib/postfix_oracle.js';
 import { createDgramSocket } from '../util/unix_dgram.js';
 import { splitRecord, startPostlogd } from './postlogd.js';
 
@@ -43,15 +44,12 @@ test('datagrams become lines; the socket is world-writable', async (t) => {
 
 test('the real Postfix postlog logs through our postlogd', async (t) => {
   assert.ok(existsSync(REAL_POSTLOG), `the oracle ${REAL_POSTLOG} is missing`);
-  const dir = tempDir(t);
-  const queue = join(dir, 'queue');
-  mkdirSync(join(queue, 'public'), { recursive: true });
-  const maillog = join(dir, 'maillog');
+  const oracle = makeOracleConfig({ prefix: 'postlogd-', confSubdir: '', queueDirs: ['public'], main: { data_directory: null, myhostname: 'mx1.example.com' } });
+  t.after(() => oracle.cleanup());
+  const dir = oracle.root;
+  const queue = oracle.queueDir;
+  const maillog = oracle.maillog;
   const viaServer = join(dir, 'via-postlogd.log');
-  const mainCf = join(dir, 'main.cf');
-  writeFileSync(mainCf, `queue_directory = ${queue}\nmaillog_file = ${maillog}\nmaillog_file_prefixes = ${dir}\nmyhostname = mx1.example.com\n`);
-  const past = new Date(Date.now() - 60_000); // Postfix pauses while main.cf looks freshly edited
-  utimesSync(mainCf, past, past);
   // Our postlogd writes a different file, to prove the record came through it.
   const server = startPostlogd({ socketPath: join(queue, 'public', 'postlog'), maillogFile: viaServer });
   t.after(() => server.close());

@@ -14,10 +14,9 @@
  * its children), and the temporary directory is removed.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Attr0Decoder, decodeAttr0 } from '../../src/util/attr0.js';
@@ -26,9 +25,8 @@ import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../../src/global/mail_proto.js';
 import { AttrClient, openAttrStream } from '../../src/global/ipc/attr_clnt.js';
 import { defineProtocol } from '../../src/global/ipc/protocol.js';
 import { callRequest, defineRequestProtocol } from '../../src/global/ipc/protocol_requests.js';
-import { runProgram } from '../lib/paths.js';
+import { type OracleConfig, makeOracleConfig } from '../lib/postfix_oracle.js';
 
-const MASTER = '/usr/lib/postfix/sbin/master';
 const START_WAIT_MS = 10_000;
 
 /** anvil(8) as its manual page documents it (names checked against the binary). */
@@ -57,8 +55,7 @@ const ANVIL = defineRequestProtocol({
   },
 });
 
-let dir: string;
-let master: ChildProcess | null = null;
+let oracle: OracleConfig | undefined;
 let anvilPath: string;
 let queueDir: string;
 
@@ -92,66 +89,24 @@ function firstList(path: string): Promise<Buffer> {
   });
 }
 
-async function mailOwnerIds(): Promise<{ uid: number; gid: number }> {
-  const r = await runProgram('/usr/bin/id', ['postfix'], { timeoutMs: 5000 });
-  const uid = /uid=(\d+)/.exec(r.stdout);
-  const gid = /gid=(\d+)/.exec(r.stdout);
-  assert.ok(uid && gid, `the postfix user exists: ${r.stdout}${r.stderr}`);
-  return { uid: Number(uid[1]), gid: Number(gid[1]) };
-}
-
 before(async () => {
   assert.equal(userInfo().uid, 0, 'this test starts a real Postfix master, which needs root');
-  dir = mkdtempSync(join(tmpdir(), 'postern-anvil-'));
-  chmodSync(dir, 0o755); // master and anvil work as the postfix user below here
-  const conf = join(dir, 'etc');
-  const queue = join(dir, 'queue');
-  const owner = await mailOwnerIds();
-  mkdirSync(conf);
-  const owned = ['private', 'public', 'incoming', '../data'];
-  for (const d of ['pid', ...owned]) mkdirSync(join(queue, d), { recursive: true });
-  for (const d of owned) chownSync(join(queue, d), owner.uid, owner.gid);
-  queueDir = queue;
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      `queue_directory = ${queue}`,
-      `data_directory = ${join(dir, 'data')}`,
-      `maillog_file = ${join(dir, 'maillog')}`,
-      `maillog_file_prefixes = ${dir}`,
-      'compatibility_level = 3.6',
-      'myhostname = postern.example',
-      'inet_interfaces = loopback-only',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(conf, 'master.cf'),
-    ['anvil unix - - n - 1 anvil', 'cleanup unix n - n - 0 cleanup', 'postlog unix-dgram n - n - 1 postlogd', ''].join('\n'),
-  );
-  // Postfix waits until its configuration files are over a second old.
-  const past = new Date(Date.now() - 60_000);
-  for (const f of ['main.cf', 'master.cf']) utimesSync(join(conf, f), past, past);
-
-  master = spawn(MASTER, ['-c', conf, '-d'], { stdio: 'ignore' });
-  anvilPath = join(queue, 'private', 'anvil');
-  const t0 = Date.now();
-  while (!existsSync(anvilPath)) {
-    assert.ok(Date.now() - t0 < START_WAIT_MS, 'master did not create private/anvil in time');
-    assert.equal(master.exitCode, null, 'master exited early');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // The master and anvil work as the postfix user in these directories.
+  oracle = makeOracleConfig({
+    prefix: 'postern-anvil-',
+    queueDirs: ['pid'],
+    ownedDirs: ['queue/private', 'queue/public', 'queue/incoming', 'data'],
+    main: { compatibility_level: '3.6', myhostname: 'postern.example', inet_interfaces: 'loopback-only' },
+    master: ['anvil unix - - n - 1 anvil', 'cleanup unix n - n - 0 cleanup', 'postlog unix-dgram n - n - 1 postlogd'],
+  });
+  queueDir = oracle.queueDir;
+  anvilPath = join(queueDir, 'private', 'anvil');
+  await oracle.startMaster(anvilPath);
 });
 
 after(async () => {
-  if (master && master.exitCode === null) {
-    const exited = new Promise<void>((r) => master!.once('exit', () => r()));
-    master.kill('SIGTERM');
-    const timer = setTimeout(() => master?.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // The master is stopped with SIGTERM (it stops its children).
+  await oracle?.cleanup();
 });
 
 describe('AttrClient against the real anvil (plain form)', () => {

@@ -15,9 +15,7 @@
  * No master or daemon of the real Postfix runs.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { attr } from '../../src/util/attr0_scan.js';
@@ -27,7 +25,7 @@ import { type AttrServer, createAttrServer } from '../../src/global/ipc/attr_ser
 import type { RequestOf } from '../../src/global/ipc/protocol.js';
 import { defineRequestProtocol } from '../../src/global/ipc/protocol_requests.js';
 import { serveTriggerConnection } from '../../src/global/ipc/trigger_server.js';
-import { runProgram } from '../lib/paths.js';
+import { type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
 
 const STATUS = { [MAIL_ATTR.STATUS]: attr.int() };
 const FLUSH = defineRequestProtocol({
@@ -41,7 +39,7 @@ const FLUSH = defineRequestProtocol({
   },
 });
 
-let dir: string;
+let oracle: OracleConfig;
 let conf: string;
 let queueDir: string;
 let flush: AttrServer;
@@ -51,26 +49,18 @@ const triggers: Record<string, Buffer[]> = { qmgr: [], pickup: [] };
 const triggerServers: Server[] = [];
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-flush-'));
-  conf = join(dir, 'etc');
-  queueDir = join(dir, 'queue');
-  for (const q of ['public', 'private', 'maildrop', 'pid']) mkdirSync(join(queueDir, q), { recursive: true });
-  mkdirSync(conf);
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      `queue_directory = ${queueDir}`,
-      `maillog_file = ${join(dir, 'maillog')}`,
-      `maillog_file_prefixes = ${dir}`,
-      'compatibility_level = 3.6',
+  oracle = makeOracleConfig({
+    prefix: 'postern-flush-',
+    queueDirs: ['public', 'private', 'maildrop', 'pid'],
+    main: {
+      data_directory: null,
+      compatibility_level: '3.6',
       // postqueue -s asks the flush server only for these domains.
-      'fast_flush_domains = example.com',
-      '',
-    ].join('\n'),
-  );
-  // Postfix waits until main.cf is over a second old before reading it.
-  const past = new Date(Date.now() - 60_000);
-  utimesSync(join(conf, 'main.cf'), past, past);
+      fast_flush_domains: 'example.com',
+    },
+  });
+  conf = oracle.confDir;
+  queueDir = oracle.queueDir;
 
   flush = createAttrServer(FLUSH, (req) => {
     requests.push(req);
@@ -87,10 +77,10 @@ before(async () => {
 after(async () => {
   await flush?.close();
   for (const s of triggerServers) await new Promise<void>((r) => s.close(() => r()));
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await oracle?.cleanup();
 });
 
-const postqueue = (...args: string[]) => runProgram('/usr/sbin/postqueue', ['-c', conf, ...args], { timeoutMs: 20_000 });
+const postqueue = (...args: string[]) => oracle.run(POSTFIX_PROGRAMS.postqueue, ['-c', conf, ...args], { timeoutMs: 20_000 });
 
 describe('real postqueue against Postern servers', () => {
   it('postqueue -s: request decoded strictly, status OK honoured', async () => {

@@ -19,9 +19,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Attr0Frame, encodeAttr0 } from '../../src/util/attr0.js';
@@ -31,8 +30,9 @@ import { openAttrStream } from '../../src/global/ipc/attr_clnt.js';
 import { MAIL_ATTR, MAIL_ATTR_PROTO } from '../../src/global/mail_proto.js';
 import { defineProtocol } from '../../src/global/ipc/protocol.js';
 import { runProgram } from '../lib/paths.js';
+import { type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
 
-const SHOWQ_PROGRAM = '/usr/lib/postfix/sbin/showq';
+const SHOWQ_PROGRAM = POSTFIX_PROGRAMS.showq;
 const QUEUE_DIRS = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'public', 'private', 'pid'];
 
 /** showq sends; it reads nothing. Each message list starts with these fields. */
@@ -50,44 +50,30 @@ const SHOWQ = defineProtocol({
 });
 const SHOWQ_RCPT = { [MAIL_ATTR.RECIP]: attr.str(), [MAIL_ATTR.WHY]: attr.str() };
 
+let oracle: OracleConfig;
 let dir: string;
 let conf: string;
 let queueDir: string;
 
 async function run(file: string, args: string[], input = ''): Promise<string> {
-  const r = await runProgram(file, args, { input, timeoutMs: 20_000, env: { ...process.env, MAIL_CONFIG: conf } });
+  const r = await oracle.run(file, args, { input, timeoutMs: 20_000 });
   assert.equal(r.status, 0, `${file} ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-showq-'));
-  conf = join(dir, 'etc');
-  queueDir = join(dir, 'queue');
-  mkdirSync(conf, { recursive: true });
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      `queue_directory = ${queueDir}`,
-      `data_directory = ${join(dir, 'data')}`,
-      `maillog_file = ${join(dir, 'maillog')}`,
-      `maillog_file_prefixes = ${dir}`,
-      'compatibility_level = 3.6',
-      '',
-    ].join('\n'),
-  );
-  // Postfix waits until main.cf is over a second old before reading it.
-  const past = new Date(Date.now() - 60_000);
-  utimesSync(join(conf, 'main.cf'), past, past);
   // The queue directories sendmail/postdrop and showq need (root runs them all here).
-  for (const q of QUEUE_DIRS) mkdirSync(join(queueDir, q), { recursive: true });
+  oracle = makeOracleConfig({ prefix: 'postern-showq-', queueDirs: QUEUE_DIRS, main: { compatibility_level: '3.6' } });
+  dir = oracle.root;
+  conf = oracle.confDir;
+  queueDir = oracle.queueDir;
   await run('/usr/sbin/sendmail', ['-C', conf, '-f', 'sender@example.com', '-i', 'rcpt1@example.net', 'rcpt2@example.org'], 'Subject: one\n\nbody\n');
   await run('/usr/sbin/sendmail', ['-C', conf, '-f', '', '-i', 'postmaster@example.com'], 'Subject: two\n\n' + 'x'.repeat(3000) + '\n');
   assert.equal(readdirSync(join(queueDir, 'maildrop')).length, 2, 'two messages in maildrop');
 });
 
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+after(async () => {
+  await oracle?.cleanup();
 });
 
 /** Serves path with `onConn` until the returned close() is called. */
@@ -103,7 +89,7 @@ async function listen(path: string, onConn: (s: Socket) => void): Promise<() => 
 /** Hands an accepted connection to the real showq in stand-alone mode. */
 function realShowq(sock: Socket): void {
   // Stand-alone showq reads standard input and writes standard output: both are the socket.
-  const child = spawn(SHOWQ_PROGRAM, ['-S'], { stdio: [sock, sock, 'ignore'], env: { ...process.env, MAIL_CONFIG: conf } });
+  const child = spawn(SHOWQ_PROGRAM, ['-S'], { stdio: [sock, sock, 'ignore'], env: oracle.env });
   child.on('error', () => sock.destroy());
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   child.on('exit', () => {

@@ -20,12 +20,12 @@
  * loudly when either is missing.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import { runCommand, runProgram } from '../lib/paths.js';
+import { type OracleConfig, makeOracleConfig, writeMainCf } from '../lib/postfix_oracle.js';
 import { postcatMain } from '../../src/postcat/postcat.js';
 import { FatalError, msgInit, msgSetSinks, msgSetVerbose, setFatalHandler, severityPrefix } from '../../src/util/msg.js';
 import { deliverCompleted } from '../../src/global/deliver_completed.js';
@@ -53,17 +53,20 @@ interface Run {
   stderr: string;
 }
 
-const root = mkdtempSync(join(tmpdir(), 'postcat-compat-'));
-const conf = join(root, 'conf');
+/*
+ * The instance: long queue IDs, hold hashed two deep, header_checks
+ * holding the test message; main.cf and master.cf are written in before().
+ */
+let oracle: OracleConfig;
+let root: string;
+let conf: string;
 /*
  * The postcats read this one: the instance's queue settings without
  * maillog_file, because with maillog_file a Postfix command that logs a
  * warning waits about a second for postlogd.
  */
-const pcConf = join(root, 'postcat-conf');
-const queueDir = join(root, 'queue');
-const dataDir = join(root, 'data');
-let started = false;
+let pcConf: string;
+let queueDir: string;
 
 /** Real postcat -v adds library chatter on stderr; only our own lines matter. */
 function mainLines(stderr: string): string {
@@ -195,41 +198,23 @@ const MESSAGE = Buffer.concat([
 before(async () => {
   assert.equal(process.getuid?.(), 0, 'this oracle test runs a Postfix instance and needs root');
   for (const p of [REAL_POSTCAT, POSTFIX, SENDMAIL]) assert.ok(existsSync(p), `${p} is missing: install the postfix package`);
-  chmodSync(root, 0o755);
-  mkdirSync(conf);
-  mkdirSync(queueDir);
-  mkdirSync(dataDir);
-  chownSync(dataDir, uid('postfix'), 0);
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${queueDir}`,
-      `data_directory = ${dataDir}`,
-      `maillog_file = ${join(root, 'maillog')}`,
-      `maillog_file_prefixes = ${root}`,
-      'myhostname = oracle.example',
-      'mydestination =',
-      'inet_interfaces = loopback-only',
-      'inet_protocols = ipv4',
-      'enable_long_queue_ids = yes',
-      'hash_queue_names = deferred, defer, hold',
-      'hash_queue_depth = 2',
-      `header_checks = regexp:${join(conf, 'header_checks')}`,
-      '',
-    ].join('\n'),
-  );
-  mkdirSync(pcConf);
-  writeFileSync(
-    join(pcConf, 'main.cf'),
-    [`queue_directory = ${queueDir}`, 'hash_queue_names = deferred, defer, hold', 'hash_queue_depth = 2', ''].join('\n'),
-  );
-  writeFileSync(join(conf, 'header_checks'), '/^Subject:.*hold/ HOLD\n');
   const svc = (name: string, type: string, priv: string, unpriv: string, wake: string, max: string, cmd: string) =>
     `${name} ${type} ${priv} ${unpriv} n ${wake} ${max} ${cmd}`;
-  writeFileSync(
-    join(conf, 'master.cf'),
-    [
+  oracle = makeOracleConfig({
+    prefix: 'postcat-compat-',
+    ownedDirs: ['data'],
+    main: {
+      compatibility_level: '3.6',
+      myhostname: 'oracle.example',
+      mydestination: '',
+      inet_interfaces: 'loopback-only',
+      inet_protocols: 'ipv4',
+      enable_long_queue_ids: 'yes',
+      hash_queue_names: 'deferred, defer, hold',
+      hash_queue_depth: '2',
+      header_checks: 'regexp:$config_directory/header_checks',
+    },
+    master: [
       svc('pickup', 'unix', 'n', '-', '60', '1', 'pickup'),
       svc('cleanup', 'unix', 'n', '-', '-', '0', 'cleanup'),
       svc('qmgr', 'unix', 'n', '-', '300', '1', 'qmgr'),
@@ -243,34 +228,20 @@ before(async () => {
       svc('smtp', 'unix', '-', '-', '-', '-', 'smtp'),
       svc('local', 'unix', '-', 'n', '-', '-', 'local'),
       svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
-      '',
-    ].join('\n'),
-  );
-  const r = await runProgram(POSTFIX, ['-c', conf, 'start'], { timeoutMs: 30_000 });
-  assert.equal(r.status, 0, `postfix start failed: ${r.stderr}${safeRead(join(root, 'maillog'))}`);
-  started = true;
+    ],
+  });
+  root = oracle.root;
+  conf = oracle.confDir;
+  queueDir = oracle.queueDir;
+  writeFileSync(join(conf, 'header_checks'), '/^Subject:.*hold/ HOLD\n');
+  pcConf = join(root, 'postcat-conf');
+  writeMainCf(pcConf, { queue_directory: queueDir, hash_queue_names: 'deferred, defer, hold', hash_queue_depth: '2' });
+  await oracle.start();
 });
 
 after(async () => {
-  if (started) await runProgram(POSTFIX, ['-c', conf, 'stop'], { timeoutMs: 30_000 });
-  rmSync(root, { recursive: true, force: true });
+  await oracle?.cleanup();
 });
-
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function uid(user: string): number {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${user}:`));
-  assert.ok(line, `no ${user} user`);
-  return Number(line.split(':')[2]);
-}
 
 test('(a) the real postcat reads a queue file Postern wrote, and prints what Postern prints', async () => {
   const ours = join(root, 'postern-queue');
@@ -427,9 +398,9 @@ test('(b) Postern reads a queue file the real Postfix wrote, and both postcats a
 });
 
 test('(b) a maildrop file from the real postdrop reads the same in both', async () => {
-  const stop = await runProgram(POSTFIX, ['-c', conf, 'stop'], { timeoutMs: 30_000 });
+  const stop = await oracle.stop();
+  assert.ok(stop, 'the instance was running');
   assert.equal(stop.status, 0, stop.stderr);
-  started = false;
   const send = await runProgram(SENDMAIL, ['-C', conf, '-f', 'erin@example.org', 'frank@example.net'], { input: MESSAGE });
   assert.equal(send.status, 0, send.stderr);
   const rel = await waitForFile('maildrop');

@@ -18,7 +18,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand, runProgram, type CommandResult } from '../lib/paths.js';
-import { age, bothPostconf, makeConfDir, sortedLines, withoutPid } from './postconf_oracle_lib.js';
+import { bothPostconf, makeConfDir, oracleEnv, sortedLines, withoutPid } from './postconf_oracle_lib.js';
+import { backdate } from '../lib/postfix_oracle.js';
 
 const NAMED = [
   'myorigin',
@@ -114,9 +115,8 @@ for (const [label, text, mode] of BAD_MAIN_CF) {
       const dir = makeConfDir({ 'master.cf': null });
       try {
         writeFileSync(join(dir, 'main.cf'), text);
-        age(join(dir, 'main.cf'));
-        const env: NodeJS.ProcessEnv = { ...process.env, PATH: `/usr/sbin:${process.env.PATH ?? ''}` };
-        delete env.MAIL_CONFIG;
+        backdate(join(dir, 'main.cf'));
+        const env = oracleEnv();
         const args = ['-c', dir, ...(mode ?? ['-x', 'myorigin'])];
         const r = which === 'postern' ? await runCommand('postconf', args, { env }) : await runProgram('postconf', args, { env });
         results.push({ ...r, stdout: r.stdout.split(dir).join('D'), stderr: r.stderr.split(dir).join('D') });

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/paths.js';
+import { backdate } from '../lib/postfix_oracle.js';
 
 const REAL_POSTCONF = '/usr/sbin/postconf';
 const FIXTURE = srcPath('src', 'postconf', 'testdata', 'master_modes');
@@ -44,6 +45,8 @@ function makeDir(masterCf?: string): string {
     writeFileSync(join(dir, 'main.cf'), '');
     writeFileSync(join(dir, 'master.cf'), masterCf);
   }
+  // Postfix treats fresh configuration files as still being edited.
+  for (const f of ['main.cf', 'master.cf']) backdate(join(dir, f));
   return dir;
 }
 

@@ -6,7 +6,9 @@
  * "postconf" on a PATH that includes /usr/sbin so that both print the
  * program name "postconf"), each against its own copy of a configuration
  * directory, and returns both results with the directory names replaced
- * by "CONFDIR" so that they can be compared byte for byte.
+ * by "CONFDIR" so that they can be compared byte for byte. The files are
+ * back-dated with test/lib/postfix_oracle.ts backdate() (Postfix re-reads a
+ * fresh main.cf and repeats its warnings) except where a test re-dates them.
  * sortedLines() puts stderr lines in order for the few warnings Postfix
  * prints in hash-table order.
  *
@@ -15,12 +17,13 @@
  * DIAGNOSTICS
  * Throws when the real postconf is not installed: the oracle is required.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/paths.js';
+import { POSTFIX_PROGRAMS, backdate } from '../lib/postfix_oracle.js';
 
-export const ORACLE_POSTCONF = '/usr/sbin/postconf';
+export const ORACLE_POSTCONF = POSTFIX_PROGRAMS.postconf;
 export const TESTDATA = srcPath('src', 'postconf', 'testdata', 'main_modes');
 
 export interface Side {
@@ -29,7 +32,8 @@ export interface Side {
   files: Record<string, string>;
 }
 
-function oracleEnv(): NodeJS.ProcessEnv {
+/** The environment both postconfs run in: /usr/sbin on PATH (the oracle prints "postconf"), no MAIL_CONFIG. */
+export function oracleEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `/usr/sbin:/usr/bin:/bin:${process.env.PATH ?? ''}` };
   delete env.MAIL_CONFIG;
   return env;
@@ -39,26 +43,13 @@ export function requireOracle(): void {
   if (!existsSync(ORACLE_POSTCONF)) throw new Error(`the oracle ${ORACLE_POSTCONF} is not installed (apt-get install postfix)`);
 }
 
-/** How far back age() sets a file's times. */
-const AGE_SECONDS = 60;
-
-/**
- * Postfix re-reads a configuration file that is less than a second old
- * (pausing 0.3 s each time to let it "cool down"); tests age their files
- * to keep the oracle fast, except where the re-read itself is tested.
- */
-export function age(path: string): void {
-  const t = new Date(Date.now() - AGE_SECONDS * 1000);
-  utimesSync(path, t, t);
-}
-
 /** A fresh temp directory holding a copy of the named testdata files (or empty ones). */
 export function makeConfDir(files: Record<string, string | null>): string {
   const dir = mkdtempSync(join(tmpdir(), 'postconf-oracle-'));
   for (const [name, from] of Object.entries(files)) {
     if (from === null) cpSync('/dev/null', join(dir, name));
     else cpSync(join(TESTDATA, from), join(dir, name));
-    age(join(dir, name));
+    backdate(join(dir, name));
   }
   return dir;
 }

@@ -10,11 +10,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { commandPath, runProgram, srcPath } from '../lib/paths.js';
+import { makeOracleConfig } from '../lib/postfix_oracle.js';
 
 const REAL_POSTLOG = '/usr/sbin/postlog';
 const UNSHARE = '/usr/bin/unshare';
@@ -89,13 +90,12 @@ process.stdout.write(JSON.stringify(out));
 
 test('same syslog datagrams as the real postlog', async () => {
   const jobs = cases.map((c, i) => {
-    const confDir = join(dir, `case${i}`);
-    mkdirSync(confDir);
-    const mainCf = join(confDir, 'main.cf');
-    const settings = { queue_directory: join(confDir, 'queue'), ...c.mainCf };
-    writeFileSync(mainCf, Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
-    const past = new Date(Date.now() - 60_000); // Postfix pauses while main.cf looks freshly edited
-    utimesSync(mainCf, past, past);
+    // Only queue_directory and the case's settings: maillog_file stays empty, so postlog uses syslog.
+    const { confDir } = makeOracleConfig({
+      root: join(dir, `case${i}`),
+      confSubdir: '',
+      main: { data_directory: null, maillog_file: null, maillog_file_prefixes: null, ...c.mainCf },
+    });
     return { confDir, args: c.args };
   });
   const helper = join(dir, 'helper.mjs');

@@ -8,13 +8,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandPath, runCommand, runProgram, type CommandResult } from '../lib/paths.js';
+import { makeOracleConfig } from '../lib/postfix_oracle.js';
 
 const REAL_POSTLOG = '/usr/sbin/postlog';
-const MAIN_CF_BACKDATE_MS = 60_000;
 /** Cases run side by side, each in its own config directory. */
 const CONCURRENCY = 4;
 const STAMP = /^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d /;
@@ -25,23 +25,13 @@ let caseCount = 0;
 /** A config directory of its own for one case, so cases can run side by side. */
 function caseDir(extra: MainCfExtra = {}): { confDir: string; logFile: string } {
   const confDir = join(dir, `case${++caseCount}`);
-  mkdirSync(confDir);
-  const logFile = join(confDir, 'maillog');
-  const settings: Record<string, string> = {
-    queue_directory: join(confDir, 'queue'),
-    data_directory: join(confDir, 'data'),
-    maillog_file: logFile,
-    maillog_file_prefixes: confDir,
-    myhostname: 'mx1.example.com',
-    ...(typeof extra === 'function' ? extra(confDir) : extra),
-  };
-  const mainCf = join(confDir, 'main.cf');
-  writeFileSync(mainCf, Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
-  // Postfix waits while main.cf looks freshly modified (up to ~2 s);
-  // back-date it so the oracle runs at full speed.
-  const past = new Date(Date.now() - MAIN_CF_BACKDATE_MS);
-  utimesSync(mainCf, past, past);
-  return { confDir, logFile };
+  // queue_directory in the case directory: the real postlog finds no postlogd there.
+  const { maillog } = makeOracleConfig({
+    root: confDir,
+    confSubdir: '',
+    main: { myhostname: 'mx1.example.com', ...(typeof extra === 'function' ? extra(confDir) : extra) },
+  });
+  return { confDir, logFile: maillog };
 }
 
 function takeLog(logFile: string): string | null {

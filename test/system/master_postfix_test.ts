@@ -180,6 +180,20 @@ describe('postfix(1)', () => {
     assert.match(fl.stderr, /fatal: Cannot flush mail queue - mail system is down/);
   });
 
+  it('check and start refuse a configuration without master.cf', async () => {
+    const bare = new Instance();
+    try {
+      bare.writeMain();
+      for (const command of ['check', 'start']) {
+        const r = await runCommand('postfix', ['-c', bare.confDir, command]);
+        assert.equal(r.status, 1, command);
+        assert.match(r.stderr, new RegExp(`postfix/postfix-script: fatal: no ${bare.confDir}/master\\.cf file found`));
+      }
+    } finally {
+      await bare.stop();
+    }
+  });
+
   it('start-fg runs master in the foreground; SIGINT stops it', async () => {
     const fg = spawn(process.execPath, [commandPath('postfix'), '-c', inst.confDir, 'start-fg'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
