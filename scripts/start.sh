@@ -6,7 +6,8 @@
 # queue, data, log), and starts master through `postfix start-fg`. The copy
 # in ./var/etc is made anew from conf/ at every start, with the local paths
 # and the invoking user written in by Postern's own postconf -e; edit conf/,
-# not ./var/etc. Ctrl-C stops the mail system.
+# not ./var/etc. Ctrl-C stops the mail system. POSTERN_VAR=DIR puts the
+# whole ./var tree elsewhere (the start-up test uses a temporary one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,13 +15,33 @@ root=$PWD
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+# Build when a source is newer than the last build.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json package-lock.json -newer "$stamp" -print -quit)" ]; then
+  npx tsc -p tsconfig.json
+  touch "$stamp"
+fi
 
-etc=$root/var/etc
-queue=$root/var/spool/postern
-data=$root/var/lib/postern
-logdir=$root/var/log
+var=${POSTERN_VAR:-$root/var}
+etc=$var/etc
+queue=$var/spool/postern
+data=$var/lib/postern
+logdir=$var/log
 mkdir -p "$etc" "$queue" "$data" "$logdir"
+
+# Unprivileged, everything runs as the invoking user. Started as root,
+# master stays root and the daemons drop to mail_owner, which Postfix
+# refuses to be root: use the postfix account when there is one.
+if [ "$(id -u)" = 0 ]; then
+  owner=nobody
+  getent passwd postfix >/dev/null && owner=postfix
+  group=$(id -gn "$owner")
+  getent group postdrop >/dev/null && group=postdrop
+  chown "$owner" "$data"
+else
+  owner=$(id -un)
+  group=$(id -gn)
+fi
 cp conf/main.cf conf/master.cf "$etc/"
 
 node dist/src/postconf/postconf.js -c "$etc" -e \
@@ -28,8 +49,8 @@ node dist/src/postconf/postconf.js -c "$etc" -e \
   "data_directory = $data" \
   "maillog_file = $logdir/maillog" \
   "maillog_file_prefixes = $logdir" \
-  "mail_owner = $(id -un)" \
-  "setgid_group = $(id -gn)"
+  "mail_owner = $owner" \
+  "setgid_group = $group"
 
 echo "postern: config directory $etc (made from conf/)"
 echo "postern: queue directory  $queue"

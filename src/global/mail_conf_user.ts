@@ -1,18 +1,24 @@
 /*
  * mail_conf_user - which non-built-in main.cf names are in use (postconf's rule)
  *
- * What it does: userParameterNames() returns the main.cf names that are
- * not built-in yet count as used, by the rule postconf(1) applies before
- * it reports "unused parameter": a name=value whose name is referenced as
- * $name by another value (main.cf, master.cf -o, or a default), a name
- * listed in smtpd_restriction_classes, and a legacy database client
- * setting such as ldapsrc_server_host when some value says ldap:ldapsrc.
+ * What it does: scanUserParameters() is the one implementation of the rule
+ * postconf(1) applies before it reports "unused parameter", over main.cf
+ * and every master.cf service's -o settings: a name=value whose name is
+ * referenced as $name by another value (main.cf, master.cf -o, or a
+ * default), a name listed in smtpd_restriction_classes, and a legacy
+ * database client setting such as ldapsrc_server_host when some value
+ * says ldap:ldapsrc. postconf's main.cf modes (postconf_params.ts), its
+ * master.cf modes (postconf_master_params.ts) and unknownParameters()
+ * (mail_params.ts, through userParameterNames()) all use it.
  *
- * What it does not do: warn (postconf does, in its own order), read
- * database client files, or know which names are built in (mail_params.ts).
+ * What it does not do: print warnings itself (callers get hooks and print
+ * them in postconf's words), read database client files (postconf_dbms.ts
+ * does, through the dbms hook), or know which names are built in
+ * (mail_params.ts).
  *
  * DIAGNOSTICS
- * None; macro syntax errors only stop the scan of that value.
+ * None; macro syntax errors only stop the scan of that value and are
+ * passed to the macroWarnings hook.
  */
 import { expandMacros, referencedNames } from './mail_conf_expand.js';
 import { DBMS_PARAM_SUFFIXES } from './mail_params_table.js';
@@ -103,34 +109,144 @@ export function scanTableReferences(
 /** What this needs from the parameter table (MAIL_PARAMS satisfies it). */
 export type ParamTableLike = ReadonlyMap<string, { defaultValue: string; type: string }>;
 
+/** The parameter that names restriction classes (VAR_REST_CLASSES). */
+export const VAR_REST_CLASSES = 'smtpd_restriction_classes';
+/** Separators of a restriction class list. */
+const CLASS_LIST_SEPARATORS = /[, \t\r\n]+/;
+/** Which file a name space lives in, for "undefined parameter" warnings. */
+export type UserScanFile = 'main.cf' | 'master.cf';
+
+/** The name spaces postconf scans for user-defined parameters. */
+export interface UserNameSpaces {
+  /** main.cf settings with command-line overrides (Postfix's CONFIG_DICT). */
+  global: ReadonlyMap<string, string>;
+  /** Each master.cf service's -o settings (read-only names already dropped); null for a service without any. */
+  locals: ReadonlyArray<ReadonlyMap<string, string> | null>;
+  /** More values to scan as if from a service with no -o settings of its own. */
+  extraValues?: readonly string[];
+  /** Built-in and per-service names: valid without any setting. */
+  known(name: string): boolean;
+  /** Raw parameters: their values are never scanned. */
+  isRaw(name: string): boolean;
+  /** Default values of the known parameters main.cf leaves alone (raw ones excluded). */
+  defaults(): Iterable<string>;
+}
+
+/** What a caller wants to hear while the name spaces are scanned. */
+export interface UserScanHooks {
+  /** A $name (or restriction class) that nothing defines; never for defaults or database client names. */
+  undefinedName?(file: UserScanFile, name: string): void;
+  /** mac_expand's warnings for a scanned value; error is a syntax error. Not for defaults. */
+  macroWarnings?(value: string, warnings: string[], error: boolean): void;
+  /**
+   * Legacy database client names in a main.cf value: call flag(name) for
+   * each. Default: scanTableReferences() on the value expanded against
+   * the global name space.
+   */
+  dbms?(value: string, flag: (name: string) => void): void;
+}
+
+export interface UserScanResult {
+  /** Names set in the global name space that a reference validates. */
+  global: Set<string>;
+  /** Per local name space, its names that a reference (or a restriction class) validates. */
+  locals: Array<Set<string>>;
+}
+
+/** Index of the settings-free scope extraValues are scanned in. */
+const NO_SCOPE = -1;
+
 /**
- * Names set in main.cf that are used although not built in. extraValues
- * are more values to scan (master.cf -o values). Raw parameters are never
- * scanned; defaults of parameters main.cf leaves alone are (they name
- * legacy parameters for compatibility).
+ * Postfix postconf's rule for user-defined parameters (postconf_user.c):
+ * a name=value counts as used when some value references it as $name
+ * (a reference in a master.cf service first validates that service's own
+ * -o setting, else main.cf's; a reference in main.cf also validates every
+ * service's -o setting of that name), when smtpd_restriction_classes
+ * lists it, or, in main.cf, when a database client reference names it
+ * (ldap:foo makes foo_server_host valid). Scans each service's -o
+ * settings, then the defaults main.cf leaves alone (they name legacy
+ * parameters; never warned about), then main.cf.
+ */
+export function scanUserParameters(spaces: UserNameSpaces, hooks: UserScanHooks = {}): UserScanResult {
+  const { global, locals } = spaces;
+  const result: UserScanResult = { global: new Set(), locals: locals.map(() => new Set<string>()) };
+  const globalLookup = (n: string) => global.get(n);
+  const evaluate = (value: string | undefined, lookup: (n: string) => string | undefined): string[] =>
+    value === undefined ? [] : expandMacros(value, lookup, { recurse: true }).value.split(CLASS_LIST_SEPARATORS).filter((w) => w !== '');
+
+  const flag = (name: string, local: number | null, warn: boolean): void => {
+    let supplied = false;
+    if (local !== null && locals[local]?.has(name)) {
+      supplied = true;
+      result.locals[local]!.add(name);
+    } else if (global.has(name)) {
+      supplied = true;
+      result.global.add(name);
+    }
+    if (local === null) {
+      locals.forEach((dict, i) => {
+        if (dict?.has(name)) {
+          supplied = true;
+          result.locals[i]!.add(name);
+        }
+      });
+    }
+    if (!supplied && warn && !spaces.known(name)) hooks.undefinedName?.(local === null ? 'main.cf' : 'master.cf', name);
+  };
+  const scan = (value: string, local: number | null, warn: boolean): void => {
+    const r = expandMacros(
+      value,
+      (name) => {
+        flag(name, local, warn);
+        return undefined;
+      },
+      { scan: true },
+    );
+    if (warn) hooks.macroWarnings?.(value, r.warnings, r.error);
+  };
+
+  // Restriction classes named in main.cf are valid in every service that sets them.
+  const restClasses = new Set(global.has(VAR_REST_CLASSES) ? evaluate(global.get(VAR_REST_CLASSES), globalLookup) : []);
+  locals.forEach((dict, i) => {
+    if (!dict) return;
+    for (const name of evaluate(dict.get(VAR_REST_CLASSES), (n) => dict.get(n))) flag(name, i, true);
+    for (const [name, value] of dict) {
+      if (restClasses.has(name)) result.locals[i]!.add(name);
+      if (!spaces.isRaw(name)) scan(value, i, true);
+    }
+  });
+  for (const v of spaces.extraValues ?? []) scan(v, NO_SCOPE, true);
+  for (const v of spaces.defaults()) scan(v, null, false);
+  for (const name of restClasses) flag(name, null, true);
+  const dbms = hooks.dbms ?? ((value: string, f: (name: string) => void) => scanTableReferences(expandMacros(value, globalLookup, { recurse: true }).value, f));
+  for (const [name, value] of global) {
+    if (spaces.isRaw(name)) continue;
+    scan(value, null, true);
+    dbms(value, (n) => flag(n, null, false));
+  }
+  return result;
+}
+
+/**
+ * Names set in main.cf that are used although not built in (see
+ * scanUserParameters). extraValues are more values to scan (master.cf -o
+ * values).
  */
 export function userParameterNames(config: UserScanConfig, table: ParamTableLike, extraValues: readonly string[] = []): Set<string> {
-  const used = new Set<string>();
-  const consider = (name: string) => {
-    if (!table.has(name) && config.isSet(name)) used.add(name);
-  };
-  const lookup = (n: string) => config.unexpanded(n);
-  const references = (value: string) => {
-    for (const name of referencedNames(value).names) consider(name);
-  };
-  for (const [name, spec] of table) if (spec.type !== 'raw' && !config.isSet(name)) references(spec.defaultValue);
-  const settings = new Map<string, string>();
-  for (const e of config.entries()) settings.set(e.name, e.value);
-  for (const [name, value] of Object.entries(config.overrides?.() ?? {})) settings.set(name, value);
-  for (const [name, value] of settings) {
-    const e = { name, value };
-    if (table.get(e.name)?.type === 'raw') continue;
-    references(e.value);
-    scanTableReferences(expandMacros(e.value, lookup, { recurse: true }).value, consider);
-  }
-  for (const v of extraValues) references(v);
-  const classes = config.isSet('smtpd_restriction_classes') ? config.unexpanded('smtpd_restriction_classes') ?? '' : '';
-  const expanded = expandMacros(classes, lookup, { recurse: true }).value;
-  for (const name of expanded.split(/[, \t\r\n]+/)) if (name !== '') consider(name);
+  const global = new Map<string, string>();
+  for (const e of config.entries()) global.set(e.name, e.value);
+  for (const [name, value] of Object.entries(config.overrides?.() ?? {})) global.set(name, value);
+  const isRaw = (name: string) => table.get(name)?.type === 'raw';
+  const { global: used } = scanUserParameters({
+    global,
+    locals: [],
+    extraValues,
+    known: (name) => table.has(name),
+    isRaw,
+    *defaults() {
+      for (const [name, spec] of table) if (!isRaw(name) && !config.isSet(name)) yield spec.defaultValue;
+    },
+  });
+  for (const name of used) if (table.has(name)) used.delete(name);
   return used;
 }

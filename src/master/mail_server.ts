@@ -30,9 +30,13 @@
  * - multiServerMain: service(stream, ctx) is called once per client and
  *   may return at once; the client is done when the stream closes
  *   (either side). For long-lived clients of one server (proxymap, anvil).
- * - triggerServerMain: service(data, ctx) gets each trigger (a unix
- *   socket client's first read of at most TRIGGER_BUF_SIZE bytes, fifo
- *   input, or master's wakeup "W"); calls are serialised, never overlap.
+ * - triggerServerMain: service(data, ctx) gets each trigger: a unix
+ *   socket client's request (read by readTriggerConnection from
+ *   src/global/ipc/trigger_server.ts: up to and including the NUL that
+ *   ends it, at most TRIGGER_BUF_SIZE bytes; the connection is closed
+ *   before the call, so the client never sees a broken pipe), fifo input,
+ *   a unix-dgram datagram, or master's wakeup "W"; calls are serialised,
+ *   never overlap, in arrival order.
  * - ctx (ServiceContext): config (main.cf + -o overrides), serviceName
  *   (master.cf first column), serviceType, programName, args (master.cf
  *   arguments that are not skeleton options, e.g. pipe's argv=),
@@ -62,12 +66,11 @@ import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { msgFatal, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
 import { getpwnam } from '../util/pwd_lookup.js';
+import { readTriggerConnection, TRIGGER_BUF_SIZE, TRIGGER_READ_WAIT_MS } from '../global/ipc/trigger_server.js';
 import { ENV_MAIL_CONFIG, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
 
-/** Postfix trigger_server reads at most this many bytes per trigger. */
-export const TRIGGER_BUF_SIZE = 1024;
-/** A trigger client that sends nothing within this time is closed. */
-export const TRIGGER_READ_TIMEOUT_MS = 10_000;
+/** The trigger read limits are D's (src/global/ipc/trigger_server.ts), re-exported for daemons. */
+export { TRIGGER_BUF_SIZE, TRIGGER_READ_WAIT_MS };
 /** After the skeleton ends, a process still held by stray handles exits after this. */
 export const WORKER_EXIT_GRACE_MS = 2_000;
 
@@ -91,6 +94,8 @@ interface CommonOptions {
   postInit?(ctx: ServiceContext): void | Promise<void>;
   /** Never exit for max_idle/max_use (qmgr, verify, tlsmgr, scache). */
   resident?: boolean;
+  /** Never exit for max_use, but do for max_idle (Postfix postlogd sets var_use_limit = 0). */
+  unlimitedUse?: boolean;
   /** Called once when the process is about to end normally. */
   onExit?(ctx: ServiceContext): void | Promise<void>;
 }
@@ -198,7 +203,7 @@ export class MailServer {
     msgVerbose(`${this.ctx.programName}: client ${id} (${this.#active.size} active, use ${this.#useCount})`);
     if (this.kind === 'trigger') this.#readTrigger(stream, slot);
     else this.#serveStream(stream, slot);
-    const maxUse = this.ctx.config.getInt('max_use');
+    const maxUse = this.options.unlimitedUse ? 0 : this.ctx.config.getInt('max_use');
     if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse) this.#retire('max_use');
   }
 
@@ -254,24 +259,19 @@ export class MailServer {
       });
   }
 
+  /**
+   * One trigger client: D's reader takes the request (waiting for the NUL
+   * a Postfix client may send in a separate write) and closes the
+   * connection; the service call then joins the serialised chain. The
+   * client counts as busy until that call has finished, as in Postfix.
+   */
   #readTrigger(stream: Socket, slot: ClientSlot): void {
-    let taken = false;
-    const timer = setTimeout(() => stream.destroy(), TRIGGER_READ_TIMEOUT_MS);
-    const release = (): void => {
-      clearTimeout(timer);
-      if (taken) return;
-      taken = true;
-      this.#release(slot);
-    };
-    stream.once('close', release);
-    stream.on('error', () => stream.destroy());
-    stream.once('data', (chunk: Buffer) => {
-      stream.pause();
-      const data = chunk.subarray(0, TRIGGER_BUF_SIZE);
-      this.#runTrigger(data).finally(() => stream.destroy());
-    });
-    stream.once('end', () => stream.destroy());
+    const request = readTriggerConnection(stream, { waitMs: TRIGGER_READ_WAIT_MS, maxBytes: TRIGGER_BUF_SIZE });
+    // master hands the socket over paused (pauseOnConnect).
     if (stream.isPaused()) stream.resume();
+    void request
+      .then((data) => (data === null || this.#abort.signal.aborted ? undefined : this.#runTrigger(data)))
+      .finally(() => this.#release(slot));
   }
 
   #runTrigger(data: Buffer): Promise<void> {

@@ -5,7 +5,9 @@
  * loopback sockets: single-server closes the stream when the service
  * returns; multi-server holds a client until its stream closes; stop()
  * waits for current clients; max_use and max_idle end the server;
- * triggers are serialised; parseWorkerArgs reads master's options.
+ * triggers are serialised, and a trigger client that writes its request
+ * and the NUL separately gets one trigger and a clean close;
+ * parseWorkerArgs reads master's options.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,6 +131,37 @@ describe('mail_server skeleton (in-process)', () => {
     assert.deepEqual(seen, ['A', 'B', 'C']);
     server.stop();
     await within(server.done, 1_000, 'done');
+  });
+
+  it('trigger server: a request and its NUL in separate writes are one trigger; no broken pipe', async () => {
+    const seen: string[] = [];
+    const server = createMailServer('trigger', { programName: 't', service(data) { seen.push(data.toString('latin1')); } }, { config: config() });
+    await server.init();
+    const path = join(dir, 'trig.sock');
+    const net = createServer((s) => server.client(s));
+    await new Promise<void>((r) => net.listen(path, () => r()));
+    // As Postfix's unix_trigger: write(request), write(NUL), then wait for the server to hang up.
+    const outcome = await within(
+      new Promise<string>((resolve) => {
+        const sock = connect({ path });
+        sock.on('error', (err) => resolve(`error: ${err.message}`));
+        sock.on('close', () => resolve('closed by server'));
+        sock.resume();
+        sock.once('connect', () => {
+          sock.write('X');
+          setTimeout(() => sock.write(Buffer.alloc(1)), 50);
+        });
+      }),
+      3_000,
+      'trigger client',
+    );
+    assert.equal(outcome, 'closed by server');
+    await within((async () => { while (server.activeClients > 0) await new Promise((r) => setTimeout(r, 10)); })(), 3_000, 'release');
+    assert.deepEqual(seen, ['X\u0000']);
+    assert.equal(server.useCount, 1);
+    server.stop();
+    await within(server.done, 1_000, 'done');
+    net.close();
   });
 
   it('parseWorkerArgs reads master options and keeps the rest', () => {

@@ -207,6 +207,9 @@ function startInBackground(o: MasterOptions): Promise<number> {
   });
 }
 
+/** Period of the timer that keeps master's event loop alive (its length does not matter). */
+const MASTER_KEEPALIVE_MS = 3_600_000;
+
 export async function main(argv: string[]): Promise<number> {
   msgInit('postfix/master');
   const opts = parseOptions(argv);
@@ -236,6 +239,9 @@ export async function main(argv: string[]): Promise<number> {
   let services = new MasterServices(config, opts.verbose);
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  // A pending promise does not keep Node running: with no listener open
+  // (an empty master.cf) master must still wait for its signal.
+  const keepAlive = setInterval(() => {}, MASTER_KEEPALIVE_MS);
   const started = services.start();
   masterSigSetup({
     async reload() {
@@ -257,6 +263,7 @@ export async function main(argv: string[]): Promise<number> {
     setTimeout(() => process.kill(process.pid, 'SIGTERM'), opts.exitTime * 1000).unref();
   }
   await done;
+  clearInterval(keepAlive);
   services = null as unknown as MasterServices;
   // Anything still holding the loop (a stray socket) must not keep master alive.
   setImmediate(() => process.exit(0));

@@ -151,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
       params.failOnBadValue();
     }
     showParameters(params, opts.args, opts, out);
-    if (!opts.defaults) {
+    if (!opts.defaults && !opts.quiet) {
       params.flagUnusedMain();
       params.flagUnusedMaster(MASTER_CF_FILE);
     }

@@ -25,10 +25,9 @@ import { strerror } from '../util/strerror.js';
 export class DbmsScanner {
   readonly #visited = new Set<string>();
 
-  constructor(readonly flag: (name: string) => void) {}
-
-  scan(value: string): void {
-    scanTableReferences(value, this.flag, (type, file, suffixes) => this.#checkClientFile(type, file, suffixes));
+  /** Passes each legacy client parameter name to flag, and checks each client file once. */
+  scan(value: string, flag: (name: string) => void): void {
+    scanTableReferences(value, flag, (type, file, suffixes) => this.#checkClientFile(type, file, suffixes));
   }
 
   #checkClientFile(type: string, file: string, suffixes: readonly string[]): void {

@@ -154,12 +154,13 @@ export function runMasterModes(opts: PostconfOptions, out: Out): number {
   const mode: PrintModeFor = (e) => ({
     fold: opts.fold,
     hideName: opts.hideNames,
+    hideValue: opts.hideValues,
     expand: expander ? (v: string) => expander(e, v) : undefined,
   });
   if (opts.masterFields) showFields(entries, opts.args, mode, out);
   else if (opts.masterParams) showParams(entries, opts.args, mode, out);
   else showEntries(entries, opts.args, mode, out);
-  if (!(opts as { quiet?: boolean }).quiet) {
+  if (!opts.quiet) {
     const dir = opts.configDir;
     for (const w of unused) {
       msgWarn(`${dir}/${MASTER_CF_FILE}: unused parameter: ${w.name}=${w.value}`);

@@ -30,6 +30,8 @@ export interface PrintMode {
   /** Expands $name in a "-o name=value" word (postconf -x), or undefined. */
   expand?: (value: string) => string;
   hideName?: boolean;
+  /** postconf -H: the name ("service/type/field" or "service/type/param") without a value. */
+  hideValue?: boolean;
 }
 
 /** A line being built, with its current length as Postfix counts it. */
@@ -101,8 +103,9 @@ export function formatMasterEntry(argv: readonly string[], mode: PrintMode): str
   return `${b.text}\n`;
 }
 
-/** pcf_print_master_field(): "name/type/field = value", newline-terminated. */
+/** pcf_print_master_field(): "name/type/field = value" (just the name with -H), newline-terminated. */
 export function formatMasterField(argv: readonly string[], field: number, mode: PrintMode): string {
+  if (mode.hideValue) return `${argv[0]}${PCF_NAMESP_SEP}${argv[1]}${PCF_NAMESP_SEP}${MASTER_FIELD_NAMES[field]}\n`;
   const b = new LineBuilder();
   const value = argv[field] ?? '';
   if (!mode.hideName) {
@@ -139,8 +142,9 @@ export function formatLine(text: string, fold: boolean): string {
   return `${out}\n`;
 }
 
-/** pcf_print_master_param(): "name/type/param = value" or just the value with -h. */
+/** pcf_print_master_param(): "name/type/param = value", just the value with -h, just the name with -H. */
 export function formatMasterParam(nameSpace: string, name: string, value: string, mode: PrintMode): string {
+  if (mode.hideValue) return formatLine(`${nameSpace}${PCF_NAMESP_SEP}${name}`, mode.fold);
   const v = mode.expand ? mode.expand(value) : value;
   return mode.hideName ? formatLine(v, mode.fold) : formatLine(`${nameSpace}${PCF_NAMESP_SEP}${name} = ${v}`, mode.fold);
 }

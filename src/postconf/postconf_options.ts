@@ -37,8 +37,15 @@ export interface PostconfOptions {
   overrides: Record<string, string> /* -o */;
   verbose: number;
   args: string[];
-  /** -H: names only (optional so that option objects built elsewhere stay valid). */
-  hideValues?: boolean;
+  /** -H: names only. */
+  hideValues: boolean;
+  /**
+   * No "unused parameter" warnings after the output. Postfix 3.7's
+   * postconf has no option for this (it rejects -q as an invalid option),
+   * so parsePostconfArgs() always sets false; Postern code that runs the
+   * postconf modes for its own use sets it.
+   */
+  quiet: boolean;
 }
 
 /** Mode and modifier bits, one per option letter (Postfix's PCF_* flags). */
@@ -226,5 +233,6 @@ export function parsePostconfArgs(argv: string[]): PostconfOptions {
     verbose,
     args,
     hideValues: (mode & OPT.H) !== 0,
+    quiet: false,
   };
 }

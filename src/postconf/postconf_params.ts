@@ -21,6 +21,7 @@
  */
 import { MAIN_CONF_FILE, type MainCfEntry } from '../global/mail_conf.js';
 import { expandMacros } from '../global/mail_conf_expand.js';
+import { scanUserParameters } from '../global/mail_conf_user.js';
 import {
   MAIL_PARAMS,
   defaultMydomain,
@@ -141,20 +142,6 @@ export class PcfParams {
     }
   }
 
-  /** Scans a value for $names; validates user parameters, warns about undefined ones. */
-  #scan(value: string, source: string, local: Map<string, string> | null, localValid: Set<string> | null, quiet = false): void {
-    const r = expandMacros(
-      value,
-      (name) => {
-        this.#flag(name, source, local, localValid, quiet);
-        return undefined;
-      },
-      { scan: true },
-    );
-    for (const w of r.warnings) msgWarn(w);
-    if (r.error && this.#badValue === undefined) this.#badValue = { value, warnings: r.warnings };
-  }
-
   /** The first value whose scan found a syntax error. */
   #badValue: { value: string; warnings: string[] } | undefined;
 
@@ -169,56 +156,43 @@ export class PcfParams {
     msgFatal('macro processing error');
   }
 
-  #flag(name: string, source: string, local: Map<string, string> | null, localValid: Set<string> | null, quiet = false): void {
-    let supplied = false;
-    if (local && local.has(name)) {
-      supplied = true;
-      localValid?.add(name);
-    } else if (this.dict?.has(name)) {
-      supplied = true;
-      if (!this.table.has(name)) this.table.set(name, { name, cls: 'user', defaultValue: '', raw: false });
-    }
-    if (!local) {
-      for (const s of this.services) {
-        if (s.overrides.some((o) => o.name === name)) supplied = true;
-      }
-    }
-    if (!supplied && !quiet && !this.table.has(name)) msgWarn(`${this.configDir}/${source}: undefined parameter: ${name}`);
-  }
-
-  /** pcf_register_user_parameters: master.cf -o values, defaults, then main.cf values. */
+  /**
+   * pcf_register_user_parameters: master.cf -o values, defaults, then
+   * main.cf values, by scanUserParameters() (mail_conf_user.ts); names it
+   * validates become user-defined parameters.
+   */
   registerUserParameters(masterFile: string): void {
-    if (!this.dict) return;
-    this.#localValid = this.services.map(() => new Set<string>());
-    for (const [i, s] of this.services.entries()) {
+    const dict = this.dict;
+    if (!dict) return;
+    const locals = this.services.map((s) => {
       for (const o of s.overrides.filter((x) => READONLY_PARAMS.has(x.name))) {
         msgWarn(`${this.configDir}/${masterFile}: read-only parameter assignment: ${o.name}=${o.value}`);
       }
       s.overrides = s.overrides.filter((x) => !READONLY_PARAMS.has(x.name));
-      const local = new Map(s.overrides.map((o) => [o.name, o.value] as [string, string]));
-      const valid = this.#localValid[i];
-      for (const [name, value] of local) {
-        const p = this.table.get(name);
-        if (p?.raw) continue;
-        this.#scan(value, masterFile, local, valid);
-      }
+      return new Map(s.overrides.map((o) => [o.name, o.value] as [string, string]));
+    });
+    const dbms = new DbmsScanner();
+    const valid = scanUserParameters(
+      {
+        global: dict,
+        locals,
+        known: (name) => this.table.has(name),
+        isRaw: (name) => this.table.get(name)?.raw === true,
+        defaults: () => [...this.table.values()].filter((p) => !p.raw && !dict.has(p.name)).map((p) => this.defaultOf(p)),
+      },
+      {
+        undefinedName: (file, name) => msgWarn(`${this.configDir}/${file === 'main.cf' ? MAIN_CONF_FILE : masterFile}: undefined parameter: ${name}`),
+        macroWarnings: (value, warnings, error) => {
+          for (const w of warnings) msgWarn(w);
+          if (error && this.#badValue === undefined) this.#badValue = { value, warnings };
+        },
+        dbms: (value, flag) => dbms.scan(this.#quietExpand(value), flag),
+      },
+    );
+    for (const name of valid.global) {
+      if (!this.table.has(name)) this.table.set(name, { name, cls: 'user', defaultValue: '', raw: false });
     }
-    for (const p of [...this.table.values()]) {
-      if (p.raw || this.dict.has(p.name)) continue;
-      // Defaults may name legacy parameters for compatibility: validate, never warn.
-      this.#scan(this.defaultOf(p), MAIN_CONF_FILE, null, null, true);
-    }
-    const classes = this.evalSetting('smtpd_restriction_classes');
-    if (classes) {
-      for (const name of classes.split(/[, \t\r\n]+/).filter((w) => w !== '')) this.#flag(name, MAIN_CONF_FILE, null, null);
-    }
-    const dbms = new DbmsScanner((name) => this.#flag(name, MAIN_CONF_FILE, null, null, true));
-    for (const [name, value] of [...this.dict]) {
-      const p = this.table.get(name);
-      if (p?.raw) continue;
-      this.#scan(value, MAIN_CONF_FILE, null, null);
-      dbms.scan(this.#quietExpand(value));
-    }
+    this.#localValid = valid.locals;
   }
 
   /** Per master.cf service: its -o names validated by a $name reference. */
