@@ -27,6 +27,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npx tsc -p tsconfig.json
+touch dist/.build-stamp   # scripts/start.sh builds only when a source is newer
 
 # Every *_test.js under dist/, beside the code or under test/.
 mapfile -t files < <(find dist -name '*_test.js' -not -path '*/node_modules/*' | sort)

@@ -127,6 +127,15 @@ describe('postconf master.cf display modes vs Postfix', { concurrency: PARALLEL 
     ['-P', 'submission/inet/smtpd_client_restrictions', 'relay/*/*'],
     ['-P', 'smtp/inet/nosuch'],
     ['-P', '-o', 'myhostname=other.example', '-x', 'relay'],
+    // -H: names without values, as the real postconf prints them.
+    ['-FH'],
+    ['-FH', 'relay', '*/*/command'],
+    ['-FHf', 'smtp/inet'],
+    ['-FHh'],
+    ['-PH'],
+    ['-PH', 'smtp/inet/smtpd_tls_security_level', '*/*/syslog_name'],
+    ['-PHx', 'relay'],
+    ['-PHf', 'submission/inet'],
   ];
   for (const args of cases) test(args.join(' '), () => checkShow(args));
 });
