@@ -11,7 +11,9 @@
  * (relay_destination_concurrency_limit, pipe services' <svc>_time_limit),
  * validParameterNames() the full set for a master.cf, and
  * unknownParameters() the main.cf names that are none of those nor
- * user-defined (postconf's rule, from mail_conf_user.ts).
+ * user-defined (postconf's rule, from mail_conf_user.ts). Each spec's
+ * readers (the Postfix programs that read it) come from
+ * mail_params_readers.ts.
  *
  * What it does not do: read main.cf or master.cf (mail_conf.ts and
  * master_cf.ts do), or expand values.
@@ -22,6 +24,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { userParameterNames, type UserScanConfig } from './mail_conf_user.js';
 import { PARAM_ROWS, SERVICE_PARAM_SUFFIXES } from './mail_params_table.js';
+import { paramReaders, serviceParamReaders } from './mail_params_readers.js';
 
 export type ParamType = 'bool' | 'int' | 'long' | 'time' | 'str' | 'raw' | 'nbool' | 'nint' | 'size';
 
@@ -31,7 +34,11 @@ export interface ParamSpec {
   /** Unexpanded, exactly as postconf -d prints it. */
   defaultValue: string;
   hostDependent?: boolean;
-  /** Services that read it. */
+  /**
+   * Postfix programs that read it ('global': every program), from
+   * mail_params_readers.ts; for a per-service name, the programs that read
+   * it for that service (qmgr, oqmgr; pipe or spawn for <service>_time_limit).
+   */
   readers?: string[];
   /** For time parameters: the unit a bare number has (s m h d w). */
   timeUnit?: string;
@@ -210,6 +217,8 @@ function buildTable(): Map<string, ParamSpec> {
   for (const [name, type, defaultValue, timeUnit] of PARAM_ROWS) {
     const spec: ParamSpec = { name, type: type as ParamType, defaultValue };
     if (timeUnit) spec.timeUnit = timeUnit;
+    const readers = paramReaders(name);
+    if (readers.length > 0) spec.readers = [...readers];
     const host = hostDefault(name);
     if (host !== undefined) {
       spec.defaultValue = host;
@@ -245,7 +254,12 @@ export function serviceParameters(services: ServiceRef[]): Map<string, ParamSpec
       const name = `${service}${suffix}`;
       if (MAIL_PARAMS.has(name) || out.has(name)) continue;
       const base = MAIL_PARAMS.get(from);
-      const spec: ParamSpec = { name, type: base?.type ?? 'str', defaultValue: `$${from}` };
+      const spec: ParamSpec = {
+        name,
+        type: base?.type ?? 'str',
+        defaultValue: `$${from}`,
+        readers: [...serviceParamReaders(suffix, command)],
+      };
       if (base?.timeUnit) spec.timeUnit = base.timeUnit;
       out.set(name, spec);
     }
