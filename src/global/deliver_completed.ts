@@ -18,10 +18,10 @@
  * succeeds without touching the file. A non-positive offset otherwise is
  * a caller bug and is reported as an error too.
  */
-import { open } from 'node:fs/promises';
 import { REC_TYPE } from './rec_type.js';
+import { type UpdateResult, updateQueueFileInPlace, writeAt } from './queue_file_update.js';
 
-export type DeliverCompletedResult = { ok: true } | { ok: false; message: string };
+export type DeliverCompletedResult = UpdateResult;
 
 /** Types that may be crossed off: a recipient to do, or one already done (idempotent). */
 const CROSSABLE: ReadonlySet<number> = new Set([REC_TYPE.RCPT, REC_TYPE.DONE]);
@@ -29,28 +29,13 @@ const CROSSABLE: ReadonlySet<number> = new Set([REC_TYPE.RCPT, REC_TYPE.DONE]);
 export async function deliverCompleted(path: string, offset: number, opts: { fsync?: boolean } = {}): Promise<DeliverCompletedResult> {
   if (offset === -1) return { ok: true };
   if (!Number.isInteger(offset) || offset <= 0) return { ok: false, message: `${path}: deliver_completed: bad offset ${offset}` };
-  let handle;
-  try {
-    handle = await open(path, 'r+');
-  } catch (err) {
-    return { ok: false, message: `${path}: open: ${(err as Error).message}` };
-  }
-  try {
+  return updateQueueFileInPlace(path, opts, async (handle) => {
     const byte = Buffer.alloc(1);
     const { bytesRead } = await handle.read(byte, 0, 1, offset);
     if (bytesRead !== 1 || !CROSSABLE.has(byte[0]!)) {
       return { ok: false, message: `${path}: deliver_completed: no recipient record at offset ${offset}` };
     }
-    if (byte[0] !== REC_TYPE.DONE) {
-      byte[0] = REC_TYPE.DONE;
-      const { bytesWritten } = await handle.write(byte, 0, 1, offset);
-      if (bytesWritten !== 1) return { ok: false, message: `${path}: seek or write error` };
-    }
-    if (opts.fsync ?? true) await handle.sync();
-    return { ok: true };
-  } catch (err) {
-    return { ok: false, message: `${path}: ${(err as Error).message}` };
-  } finally {
-    await handle.close().catch(() => {});
-  }
+    if (byte[0] === REC_TYPE.DONE) return { ok: true };
+    return writeAt(handle, path, Buffer.from([REC_TYPE.DONE]), offset);
+  });
 }

@@ -12,28 +12,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FatalError, msgFatal, msgInfo, msgSetSinks, msgWarn, msgError, setFatalHandler } from '../util/msg.js';
 import { createDgramSocket } from '../util/unix_dgram.js';
+import { tempDir, waitUntil } from '../../test/lib/temp_dir.js';
 import { loadMailConfig } from './mail_conf.js';
 import { currentMailLog, initMailLog, initMailLogFromConfig, maillogFileAllowed } from './maillog_init.js';
 
 const STAMP = /^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d /;
 
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'maillog-init-'));
-  t.after(() => {
+/** A temporary directory; the test's log sinks are undone before it goes. */
+function mailLogTempDir(t: { after(fn: () => void): void }): string {
+  return tempDir(t, 'maillog-init-', () => {
     currentMailLog()?.close();
     msgSetSinks([]);
     setFatalHandler(null);
-    rmSync(dir, { recursive: true, force: true });
   });
-  return dir;
 }
+
+
 
 function fileLines(path: string): string[] {
   return readFileSync(path, 'utf8').split('\n').slice(0, -1);
 }
 
 test('maillog_file: every severity, tag syslog_name/service, host label, pid', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const file = join(dir, 'maillog');
   initMailLog({ syslogName: 'postfix', service: 'smtpd', maillogFile: file, hostname: 'mx1.example.com', stderrIfTty: false });
   msgInfo('connect from localhost[127.0.0.1]');
@@ -53,7 +54,7 @@ test('maillog_file: every severity, tag syslog_name/service, host label, pid', (
 });
 
 test('fatal goes to the file too', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const file = join(dir, 'maillog');
   initMailLog({ syslogName: 'postfix', service: 'qmgr', maillogFile: file, hostname: 'h', stderrIfTty: false });
   setFatalHandler((severity, text) => {
@@ -68,7 +69,7 @@ function initMailLogFatal(): never {
 }
 
 test('calling initMailLog again replaces the sinks (no duplicate records)', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const a = join(dir, 'a');
   const b = join(dir, 'b');
   initMailLog({ syslogName: 'postfix', service: 'one', maillogFile: a, stderrIfTty: false });
@@ -81,7 +82,7 @@ test('calling initMailLog again replaces the sinks (no duplicate records)', (t) 
 });
 
 test('maillog_file_prefixes: plain string prefix match, else fatal with Postfix text', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   assert.equal(maillogFileAllowed('/var/log/postfix.log', ['/var', '/dev/stdout']), true);
   assert.equal(maillogFileAllowed('/variable/x', ['/var']), true); // Postfix compares strings, not paths
   assert.equal(maillogFileAllowed('/tmp/x', ['/var', '/dev/stdout']), false);
@@ -102,7 +103,7 @@ test('maillog_file_prefixes: plain string prefix match, else fatal with Postfix 
 });
 
 test('from main.cf: syslog_name, maillog_file, prefixes, myhostname', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const file = join(dir, 'maillog');
   writeFileSync(
     join(dir, 'main.cf'),
@@ -114,7 +115,7 @@ test('from main.cf: syslog_name, maillog_file, prefixes, myhostname', (t) => {
 });
 
 test('from main.cf: the default syslog_name gives "postfix/"', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const file = join(dir, 'maillog');
   writeFileSync(join(dir, 'main.cf'), `maillog_file = ${file}\nmaillog_file_prefixes = ${dir}\nmyhostname = vm.localdomain\n`);
   initMailLogFromConfig(loadMailConfig({ configDir: dir }), 'smtpd');
@@ -123,7 +124,7 @@ test('from main.cf: the default syslog_name gives "postfix/"', (t) => {
 });
 
 test('from main.cf: maillog_file_permissions sets the mode of a new file (else 0644, as 3.7)', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const file = join(dir, 'maillog');
   writeFileSync(join(dir, 'main.cf'), `maillog_file = ${file}\nmaillog_file_prefixes = ${dir}\nmaillog_file_permissions = 0600\n`);
   initMailLogFromConfig(loadMailConfig({ configDir: dir }), 'smtpd', { stderrIfTty: false });
@@ -142,7 +143,7 @@ test('from main.cf: maillog_file_permissions sets the mode of a new file (else 0
 });
 
 test('from main.cf: an unknown syslog_facility is fatal with Postfix text', (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   writeFileSync(join(dir, 'main.cf'), 'syslog_facility = bogus\n');
   setFatalHandler((severity, text) => {
     throw new FatalError(severity, text);
@@ -153,7 +154,7 @@ test('from main.cf: an unknown syslog_facility is fatal with Postfix text', (t) 
 });
 
 test('no maillog_file: syslog datagrams with syslog_facility', async (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const path = join(dir, 'log');
   const got: string[] = [];
   const sock = createDgramSocket((m) => got.push(m.toString()));
@@ -161,14 +162,13 @@ test('no maillog_file: syslog datagrams with syslog_facility', async (t) => {
   t.after(() => sock.close());
   initMailLog({ syslogName: 'postfix', service: 'pickup', syslogFacility: 'local1', syslogPath: path, stderrIfTty: false });
   msgWarn('over syslog');
-  const deadline = Date.now() + 5000;
-  while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await waitUntil(() => got.length >= 1);
   assert.equal(got.length, 1);
   assert.match(got[0]!, new RegExp(`^<140>[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d postfix/pickup\\[${process.pid}\\]: warning: over syslog$`));
 });
 
 test('a file that cannot be opened: warning and records on stderr, then the file once it works', async (t) => {
-  const dir = tempDir(t);
+  const dir = mailLogTempDir(t);
   const sub = join(dir, 'later');
   const file = join(sub, 'maillog');
   const url = new URL('./maillog_init.js', import.meta.url).href;

@@ -6,7 +6,9 @@
  * the record there has the expected type and length, then fsyncs. This is
  * how the queue manager moves the time of the next delay warning ('W',
  * one "%15ld" field): updateWarnTime(). Record lengths never change, so
- * no other offset in the file moves.
+ * no other offset in the file moves. updateQueueFileInPlace() is the
+ * open/fsync/close frame every in-place update uses (deliver_completed.ts
+ * too).
  *
  * What it does not do: insert or grow records (Postfix uses pointer
  * records for that; cleanup's job), cross off recipients
@@ -17,20 +19,48 @@
  * length at the offset, for a payload of the wrong length, and for I/O
  * errors; never throws.
  */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { decodeRecord, recordHeaderSize } from './record.js';
 import { formatWarnRecord, REC_TYPE } from './rec_type.js';
 
 export type UpdateResult = { ok: true } | { ok: false; message: string };
 
-export async function updateFixedRecord(path: string, offset: number, type: number, payload: Buffer, opts: { fsync?: boolean } = {}): Promise<UpdateResult> {
-  let handle;
+/**
+ * Opens path for update, runs edit on it, fsyncs when edit succeeded
+ * (unless opts.fsync is false), and closes it. Errors come back as values
+ * naming the file ("PATH: open: ...", "PATH: ..."); nothing throws. Shared
+ * by every in-place queue file update (this file, deliver_completed.ts).
+ */
+export async function updateQueueFileInPlace(
+  path: string,
+  opts: { fsync?: boolean },
+  edit: (handle: FileHandle) => Promise<UpdateResult>,
+): Promise<UpdateResult> {
+  let handle: FileHandle;
   try {
     handle = await open(path, 'r+');
   } catch (err) {
     return { ok: false, message: `${path}: open: ${(err as Error).message}` };
   }
   try {
+    const r = await edit(handle);
+    if (r.ok && (opts.fsync ?? true)) await handle.sync();
+    return r;
+  } catch (err) {
+    return { ok: false, message: `${path}: ${(err as Error).message}` };
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** Writes all of data at position `at`, or says "seek or write error" naming the file. */
+export async function writeAt(handle: FileHandle, path: string, data: Buffer, at: number): Promise<UpdateResult> {
+  const { bytesWritten } = await handle.write(data, 0, data.length, at);
+  return bytesWritten === data.length ? { ok: true } : { ok: false, message: `${path}: seek or write error` };
+}
+
+export async function updateFixedRecord(path: string, offset: number, type: number, payload: Buffer, opts: { fsync?: boolean } = {}): Promise<UpdateResult> {
+  return updateQueueFileInPlace(path, opts, async (handle) => {
     const want = recordHeaderSize(payload.length) + payload.length;
     const buf = Buffer.alloc(want);
     const { bytesRead } = await handle.read(buf, 0, want, offset);
@@ -38,16 +68,8 @@ export async function updateFixedRecord(path: string, offset: number, type: numb
     if (r.kind !== 'record' || r.type !== type || r.data.length !== payload.length) {
       return { ok: false, message: `${path}: no ${String.fromCharCode(type)} record of length ${payload.length} at offset ${offset}` };
     }
-    const at = offset + (r.next - r.data.length);
-    const { bytesWritten } = await handle.write(payload, 0, payload.length, at);
-    if (bytesWritten !== payload.length) return { ok: false, message: `${path}: seek or write error` };
-    if (opts.fsync ?? true) await handle.sync();
-    return { ok: true };
-  } catch (err) {
-    return { ok: false, message: `${path}: ${(err as Error).message}` };
-  } finally {
-    await handle.close().catch(() => {});
-  }
+    return writeAt(handle, path, payload, offset + (r.next - r.data.length));
+  });
 }
 
 /** Sets the time of the next delay warning in the 'W' record at `offset`. */

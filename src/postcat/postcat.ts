@@ -50,6 +50,7 @@ import { configDirectory, loadMailConfig } from '../global/mail_conf.js';
 import { MAIL_QUEUE, mailQueueIdOk, queuePath, splitQueueNames } from '../global/mail_queue.js';
 import { isMainModule, runMain } from '../util/main_module.js';
 import { msgFatal, msgInfo, msgInit, msgSetVerbose } from '../util/msg.js';
+import { getopt, getoptMessage } from '../util/getopt.js';
 import { strerror } from '../util/strerror.js';
 import { PC_FLAG, PC_MASK_PRINT_ALL, PostcatFatal, PostcatOutput, postcatPrint, type PostcatInput } from './postcat_print.js';
 
@@ -70,34 +71,13 @@ interface Parsed {
   files: string[];
 }
 
-/** POSIX getopt ("+" mode): clustered flags, attached or separate arguments, "--". */
+/** Options by POSIX getopt (util/getopt.ts); errors print getopt's line, then the usage. */
 function parseArgs(argv: string[]): Parsed {
   const p: Parsed = { flags: 0, verbose: 0, startOffset: 0, files: [] };
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      i++;
-      break;
-    }
-    if (arg.length < 2 || arg[0] !== '-') break;
-    for (let j = 1; j < arg.length; j++) {
-      const ch = arg[j]!;
-      const at = OPTSTRING.indexOf(ch);
-      if (at < 0 || ch === ':') {
-        msgInfo(`invalid option -- '${ch}'`);
-        msgFatal(USAGE);
-      }
-      let optarg: string | undefined;
-      if (OPTSTRING[at + 1] === ':') {
-        if (j + 1 < arg.length) optarg = arg.slice(j + 1);
-        else if (i + 1 < argv.length) optarg = argv[++i];
-        else {
-          msgInfo(`option requires an argument -- '${ch}'`);
-          msgFatal(USAGE);
-        }
-        j = arg.length;
-      }
+  const first = getopt(
+    argv,
+    OPTSTRING,
+    (ch, optarg) => {
       switch (ch) {
         case 'b':
           p.flags |= PC_FLAG.PRINT_BODY;
@@ -131,9 +111,13 @@ function parseArgs(argv: string[]): Parsed {
           p.verbose++;
           break;
       }
-    }
-  }
-  p.files = argv.slice(i);
+    },
+    (kind, ch) => {
+      msgInfo(getoptMessage(kind, ch));
+      msgFatal(USAGE);
+    },
+  );
+  p.files = argv.slice(first);
   if ((p.flags & PC_MASK_PRINT_ALL) === 0) p.flags |= PC_MASK_PRINT_ALL;
   return p;
 }

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { attachParams, normalizeDaemonArgs, parseServicePattern, type PcfMasterEnt } from './postconf_master_ent.js';
-import { formatLine, formatMasterEntry, formatMasterField } from './postconf_master_print.js';
+import { formatMasterEntry, formatMasterField } from './postconf_master_print.js';
+import { formatLine } from './postconf_print.js';
 
 const COLUMNS = ['x', 'unix', '-', '-', 'n', '-', '-', 'smtpd'];
 

@@ -16,12 +16,8 @@
  */
 import { MASTER_FIELD, MASTER_FIELD_NAMES, MASTER_MIN_FIELDS } from '../global/master_cf.js';
 import { PCF_NAMESP_SEP, expectsValue, hasBlank } from './postconf_master_ent.js';
+import { PCF_INDENT_LEN, PCF_INDENT_TEXT, PCF_LINE_LIMIT, formatLine } from './postconf_print.js';
 
-/** Try to fold lines longer than this (PCF_LINE_LIMIT). */
-export const PCF_LINE_LIMIT = 80;
-/** Continuation indent (PCF_INDENT_LEN / PCF_INDENT_TEXT). */
-export const PCF_INDENT_LEN = 4;
-export const PCF_INDENT_TEXT = ' '.repeat(PCF_INDENT_LEN);
 /** Preferred start column of each of the eight master.cf columns. */
 export const PCF_COLUMN_GOAL = [0, 11, 17, 25, 33, 41, 49, 57] as const;
 
@@ -115,31 +111,6 @@ export function formatMasterField(argv: readonly string[], field: number, mode: 
   b.add(value);
   if (field === MASTER_FIELD.CMD) appendArgs(b, argv, mode, 1);
   return `${b.text}\n`;
-}
-
-/** Word separators of pcf_print_line() (MASTER_BLANKS as a pattern). */
-const PCF_SEPARATORS = /[ \t\r\n]+/;
-
-/** pcf_print_line(): words separated by one space, optionally folded. */
-export function formatLine(text: string, fold: boolean): string {
-  let out = '';
-  let len = 0;
-  const words = text.split(PCF_SEPARATORS);
-  for (const word of words) {
-    if (word === '') continue;
-    if (len > 0) {
-      if (!fold || len + word.length < PCF_LINE_LIMIT) {
-        out += ' ';
-        len += 1;
-      } else {
-        out += `\n${PCF_INDENT_TEXT}`;
-        len = PCF_INDENT_LEN;
-      }
-    }
-    out += word;
-    len += word.length;
-  }
-  return `${out}\n`;
 }
 
 /** pcf_print_master_param(): "name/type/param = value", just the value with -h, just the name with -H. */

@@ -19,6 +19,7 @@
  * then "fatal: usage: ...".
  */
 import { splitNameval } from '../global/mail_conf.js';
+import { getopt, getoptMessage } from '../util/getopt.js';
 import { msgFatal, msgProgName } from '../util/msg.js';
 
 export interface PostconfOptions {
@@ -77,10 +78,8 @@ const OPT = {
 /** Letters in the order Postfix names them in diagnostics. */
 const OPT_ORDER = ['a', 'A', 'b', 'C', 'd', 'e', 'f', 'F', 'h', 'H', 'l', 'm', 'M', 'n', 'o', 'p', 'P', 't', 'T', 'x', 'X', '#'] as const;
 
-/** Options that take an argument (getopt "c:C:o:T:"). */
-const WITH_ARGUMENT = new Set(['c', 'C', 'o', 'T']);
-/** Every option letter postconf 3.7 accepts. */
-const ALL_LETTERS = new Set(['a', 'A', 'b', 'c', 'C', 'd', 'e', 'E', 'f', 'F', 'h', 'H', 'l', 'm', 'M', 'n', 'o', 'p', 'P', 't', 'T', 'v', 'x', 'X', '#']);
+/** Every option letter postconf 3.7 accepts, for getopt; c, C, o and T take an argument. */
+const POSTCONF_OPTSTRING = 'aAbc:C:deEfFhHlmMno:pPtT:vxX#';
 
 const MAJOR_MODES = OPT.a | OPT.A | OPT.b | OPT.l | OPT.m | OPT.t | OPT.p | OPT.M | OPT.F | OPT.P | OPT.T;
 const EDITS = OPT.e | OPT['#'] | OPT.X;
@@ -163,30 +162,10 @@ export function parsePostconfArgs(argv: string[]): PostconfOptions {
   let verbose = 0;
   let configDir: string | undefined;
   const overrides: Record<string, string> = {};
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const word = argv[i];
-    if (word === '--') {
-      i++;
-      break;
-    }
-    if (word.length < 2 || word[0] !== '-') break;
-    for (let j = 1; j < word.length; j++) {
-      const c = word[j];
-      if (!ALL_LETTERS.has(c)) {
-        process.stderr.write(`${msgProgName()}: invalid option -- '${c}'\n`);
-        postconfUsage();
-      }
-      let optarg: string | undefined;
-      if (WITH_ARGUMENT.has(c)) {
-        if (j + 1 < word.length) optarg = word.slice(j + 1);
-        else if (i + 1 < argv.length) optarg = argv[++i];
-        else {
-          process.stderr.write(`${msgProgName()}: option requires an argument -- '${c}'\n`);
-          postconfUsage();
-        }
-        j = word.length;
-      }
+  const first = getopt(
+    argv,
+    POSTCONF_OPTSTRING,
+    (c, optarg) => {
       switch (c) {
         case 'c':
           configDir = optarg;
@@ -207,9 +186,13 @@ export function parsePostconfArgs(argv: string[]): PostconfOptions {
         default:
           mode |= OPT[c as keyof typeof OPT];
       }
-    }
-  }
-  const args = argv.slice(i);
+    },
+    (kind, c) => {
+      process.stderr.write(`${msgProgName()}: ${getoptMessage(kind, c)}\n`);
+      postconfUsage();
+    },
+  );
+  const args = argv.slice(first);
   if ((mode & MAJOR_MODES) === 0) mode |= OPT.p;
   if ((mode & (OPT.p | OPT.M | OPT.F | OPT.P)) !== 0 && args.length > 0 && args[0].includes('=')) mode |= OPT.e;
   checkPostconfModes(mode);

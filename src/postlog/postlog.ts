@@ -43,11 +43,14 @@
 import { basename } from 'node:path';
 import { isMainModule, runMain } from '../util/main_module.js';
 import { msgFatal, msgInit, msgSetVerbose, type Severity } from '../util/msg.js';
+import { getopt, getoptMessage } from '../util/getopt.js';
 import { MSG_LOGGER_RECLEN } from '../util/msg_logger.js';
 import { loadMailConfig, CONF_ENV_PATH } from '../global/mail_conf.js';
 import { initMailLogHandle, mailLogOptionsFromConfig, type MailLogHandle } from '../global/maillog_init.js';
 
 const PROGRAM = 'postlog';
+/** getopt(3) option string: -c, -p and -t take an argument. */
+const OPTSTRING = 'c:ip:t:v';
 const USAGE = `usage: ${PROGRAM} [-c config_dir] [-i] [-p priority] [-t tag] [-v] [text]`;
 /** Pause after a fatal or panic record, as Postfix's msg(3) does. */
 const FATAL_PAUSE_MS = 1000;
@@ -82,43 +85,24 @@ function levelMap(name: string): Severity {
   return level;
 }
 
-/** POSIX getopt for "c:ip:t:v": stops at the first non-option or "--". */
+/** Options by POSIX getopt (util/getopt.ts) for "c:ip:t:v"; -i is accepted and ignored. */
 function parseArgs(argv: string[]): Options {
   const opts: Options = { level: 'info', verbose: 0, text: [] };
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      i++;
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') break;
-    for (let j = 1; j < arg.length; j++) {
-      const ch = arg[j]!;
-      if (ch === 'i') continue;
-      if (ch === 'v') {
-        opts.verbose++;
-        continue;
-      }
-      if (ch === 'c' || ch === 'p' || ch === 't') {
-        let value = arg.slice(j + 1);
-        if (value === '') {
-          if (i + 1 >= argv.length) {
-            process.stderr.write(`${PROGRAM}: option requires an argument -- '${ch}'\n`);
-            msgFatal(USAGE);
-          }
-          value = argv[++i]!;
-        }
-        if (ch === 'c') process.env[CONF_ENV_PATH] = value;
-        else if (ch === 'p') opts.level = levelMap(value);
-        else opts.tag = value;
-        break;
-      }
-      process.stderr.write(`${PROGRAM}: invalid option -- '${ch}'\n`);
+  const first = getopt(
+    argv,
+    OPTSTRING,
+    (ch, value) => {
+      if (ch === 'v') opts.verbose++;
+      else if (ch === 'c') process.env[CONF_ENV_PATH] = value;
+      else if (ch === 'p') opts.level = levelMap(value!);
+      else if (ch === 't') opts.tag = value;
+    },
+    (kind, ch) => {
+      process.stderr.write(`${PROGRAM}: ${getoptMessage(kind, ch)}\n`);
       msgFatal(USAGE);
-    }
-  }
-  opts.text = argv.slice(i);
+    },
+  );
+  opts.text = argv.slice(first);
   return opts;
 }
 

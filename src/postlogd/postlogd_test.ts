@@ -6,29 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProgram } from '../../test/lib/paths.js';
+import { tempDir, waitUntil } from '../../test/lib/temp_dir.js';
 import { makeOracleConfig } from '../../test/lib/postfix_oracle.js';
 import { createDgramSocket } from '../util/unix_dgram.js';
 import { splitRecord, startPostlogd } from './postlogd.js';
 
 const REAL_POSTLOG = '/usr/sbin/postlog';
 
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'postlogd-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
-
 test('datagrams become lines; the socket is world-writable', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'postlogd-');
   const socketPath = join(dir, 'postlog');
   const file = join(dir, 'maillog');
   const server = startPostlogd({ socketPath, maillogFile: file });
@@ -38,7 +27,7 @@ test('datagrams become lines; the socket is world-writable', async (t) => {
   const records = ['Nov 28 18:22:54 vm postfix/smtpd[1]: one', 'Nov 28 18:22:54 vm postfix/qmgr[2]: two\n', `Nov 28 18:22:54 vm t[3]: ${'z'.repeat(2000)}`];
   for (const r of records) client.send(Buffer.from(r), 0, Buffer.byteLength(r), socketPath);
   client.close();
-  await until(() => server.received === records.length);
+  await waitUntil(() => server.received === records.length);
   assert.equal(readFileSync(file, 'utf8'), records.map((r) => r.replace(/\n$/, '')).join('\n') + '\n');
 });
 
@@ -55,13 +44,13 @@ test('the real Postfix postlog logs through our postlogd', async (t) => {
   t.after(() => server.close());
   const r = await runProgram(REAL_POSTLOG, ['-c', dir, '-p', 'warn', 'through', 'the', 'socket']);
   assert.equal(r.status, 0, r.stderr);
-  await until(() => server.received === 1);
+  await waitUntil(() => server.received === 1);
   assert.equal(existsSync(maillog), false, 'the real postlog used the socket, not the file');
   assert.match(readFileSync(viaServer, 'utf8'), /^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d mx1 postfix\/postlog\[\d+\]: warning: through the socket\n$/);
 });
 
 test('without maillog_file, records go on to syslog with date and host stripped', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'postlogd-');
   const syslogPath = join(dir, 'devlog');
   const got: string[] = [];
   const syslog = createDgramSocket((m) => got.push(m.toString()));
@@ -74,7 +63,7 @@ test('without maillog_file, records go on to syslog with date and host stripped'
   const rec = Buffer.from('Nov 28 18:22:54 vm postfix/smtpd[77]: warning: passed on');
   client.send(rec, 0, rec.length, socketPath);
   client.close();
-  await until(() => got.length === 1);
+  await waitUntil(() => got.length === 1);
   assert.match(got[0]!, new RegExp(`^<134>[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d postfix/smtpd\\[77\\]\\[${process.pid}\\]: warning: passed on$`));
 });
 

@@ -262,13 +262,17 @@ export class LogWriter {
       this.#pending.push(line);
       this.#pendingBytes += line.length;
     }
-    if (!this.#timer) {
-      this.#timer = setTimeout(() => {
-        this.#timer = null;
-        this.#drain();
-      }, LOGWRITER_RETRY_MS);
-      this.#timer.unref();
-    }
+    this.#armRetry();
+  }
+
+  /** Tries the held records again after LOGWRITER_RETRY_MS (once armed, not again until it fires). */
+  #armRetry(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#drain();
+    }, LOGWRITER_RETRY_MS);
+    this.#timer.unref();
   }
 
   #drain(): void {
@@ -287,13 +291,7 @@ export class LogWriter {
       this.#pendingBytes -= line.length;
     }
     if (this.#pending.length > 0) {
-      if (!this.#timer) {
-        this.#timer = setTimeout(() => {
-          this.#timer = null;
-          this.#drain();
-        }, LOGWRITER_RETRY_MS);
-        this.#timer.unref();
-      }
+      this.#armRetry();
     } else {
       this.#reportDropped();
     }

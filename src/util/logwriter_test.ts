@@ -11,19 +11,16 @@ import { closeSync, constants as FS, linkSync, mkdtempSync, openSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogWriter, LogWriterError } from './logwriter.js';
+import { tempDir } from '../../test/lib/temp_dir.js';
 
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'logwriter-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+
 
 const WRITERS = 4;
 const RECORDS = 300;
 const fillerLength = (w: number, n: number): number => (n * 37 + w * 101) % 1900;
 
 test('concurrent writers in separate processes: no interleaving, nothing lost', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const file = join(dir, 'maillog');
   const moduleUrl = new URL('./logwriter.js', import.meta.url).href;
   const script = `
@@ -65,7 +62,7 @@ test('concurrent writers in separate processes: no interleaving, nothing lost', 
 });
 
 test('missing directory: Postfix error text, thrown not crashed', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const path = join(dir, 'nothere', 'x.log');
   const lw = new LogWriter({ path });
   assert.throws(
@@ -78,13 +75,13 @@ test('missing directory: Postfix error text, thrown not crashed', (t) => {
 });
 
 test('a directory is refused with "cannot open file: Is a directory"', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const lw = new LogWriter({ path: dir });
   assert.throws(() => lw.open(), { message: `open logfile '${dir}': cannot open file: Is a directory` });
 });
 
 test('a hard-linked file is refused', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const path = join(dir, 'log');
   writeFileSync(path, '');
   linkSync(path, join(dir, 'other'));
@@ -92,7 +89,7 @@ test('a hard-linked file is refused', (t) => {
 });
 
 test('new file mode: given mode, before umask', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const path = join(dir, 'log');
   const lw = new LogWriter({ path, mode: 0o600 });
   lw.write('x');
@@ -101,7 +98,7 @@ test('new file mode: given mode, before umask', (t) => {
 });
 
 test('rotation: renamed away or removed, the next record creates a new file', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const path = join(dir, 'maillog');
   const lw = new LogWriter({ path });
   lw.write('one');
@@ -116,7 +113,7 @@ test('rotation: renamed away or removed, the next record creates a new file', (t
 });
 
 test('a pipe that will not take more: records are held, then delivered in order', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   const reader = openSync(fifo, FS.O_RDONLY | FS.O_NONBLOCK);
@@ -151,7 +148,7 @@ test('a pipe that will not take more: records are held, then delivered in order'
 });
 
 test('past the bound, records are dropped and the count is reported', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'logwriter-');
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   const reader = openSync(fifo, FS.O_RDONLY | FS.O_NONBLOCK);

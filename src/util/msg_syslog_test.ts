@@ -17,15 +17,12 @@ import { join } from 'node:path';
 import type { Severity } from './msg.js';
 import { formatSyslogDatagram, syslogFacilityCode, syslogMsgSink, MSG_SYSLOG_RECLEN } from './msg_syslog.js';
 import { createDgramSocket, type DgramSocket } from './unix_dgram.js';
+import { tempDir, waitUntil } from '../../test/lib/temp_dir.js';
 
 const WHEN = new Date(2026, 10, 28, 18, 22, 13);
 const EARLY = new Date(2026, 10, 3, 4, 5, 6);
 
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'msg-syslog-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+
 
 function listen(path: string): { sock: DgramSocket; got: Buffer[]; wait(n: number): Promise<void> } {
   const got: Buffer[] = [];
@@ -35,8 +32,7 @@ function listen(path: string): { sock: DgramSocket; got: Buffer[]; wait(n: numbe
     sock,
     got,
     async wait(n: number) {
-      const deadline = Date.now() + 5000;
-      while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitUntil(() => got.length >= n);
     },
   };
 }
@@ -71,7 +67,7 @@ test('facility names as Postfix accepts them on Linux', () => {
 });
 
 test('sink sends one datagram per record to the socket it is given', async (t) => {
-  const path = join(tempDir(t), 'log');
+  const path = join(tempDir(t, 'msg-syslog-'), 'log');
   const server = listen(path);
   t.after(() => server.sock.close());
   const sink = syslogMsgSink({ tag: 'mypfx/smtpd', facility: 'local3', path, now: () => WHEN });
@@ -91,7 +87,7 @@ test('sink sends one datagram per record to the socket it is given', async (t) =
 });
 
 test('nobody listening: records are dropped without an exception', (t) => {
-  const path = join(tempDir(t), 'absent');
+  const path = join(tempDir(t, 'msg-syslog-'), 'absent');
   const complaints: string[] = [];
   const sink = syslogMsgSink({ tag: 't', path, complain: (l) => complaints.push(l) });
   sink.write('info', 'lost');
@@ -116,7 +112,7 @@ function runNode(script: string, args: string[], timeoutMs: number): Promise<{ c
 }
 
 test('a process that logged to syslog still exits by itself', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'msg-syslog-');
   const path = join(dir, 'log');
   const server = listen(path);
   t.after(() => server.sock.close());
@@ -134,7 +130,7 @@ test('a process that logged to syslog still exits by itself', async (t) => {
 });
 
 test('a congested syslog daemon: records wait and all arrive in order', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'msg-syslog-');
   const path = join(dir, 'log');
   const go = join(dir, 'go');
   const total = 3000;

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { bothPostconf } from './postconf_oracle_lib.js';
+import { ORACLE_PARALLEL, bothPostconf } from './postconf_oracle_lib.js';
 
 const EDITS: string[][] = [
   ['-e', 'myorigin = $myhostname', 'zzz_new=1'],
@@ -50,7 +50,7 @@ const ERRORS: string[][] = [
   ['-fd', 'mail_name'],
 ];
 
-describe('editing main.cf', { concurrency: 4 }, () => {
+describe('editing main.cf', { concurrency: ORACLE_PARALLEL }, () => {
   for (const args of EDITS) {
     test(`postconf ${JSON.stringify(args)}`, async () => {
       const { postern, postfix } = await bothPostconf(args);
@@ -62,7 +62,7 @@ describe('editing main.cf', { concurrency: 4 }, () => {
   }
 });
 
-describe('command-line errors', { concurrency: 4 }, () => {
+describe('command-line errors', { concurrency: ORACLE_PARALLEL }, () => {
   for (const args of ERRORS) {
     test(`postconf ${JSON.stringify(args)}`, async () => {
       const { postern, postfix } = await bothPostconf(args);

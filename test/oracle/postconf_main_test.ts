@@ -18,7 +18,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand, runProgram, type CommandResult } from '../lib/paths.js';
-import { bothPostconf, makeConfDir, oracleEnv, sortedLines, withoutPid } from './postconf_oracle_lib.js';
+import { ORACLE_PARALLEL, bothPostconf, makeConfDir, oracleEnv, sortedLines, withoutPid } from './postconf_oracle_lib.js';
 import { backdate } from '../lib/postfix_oracle.js';
 
 const NAMED = [
@@ -68,7 +68,7 @@ const CASES: string[][] = [
   ['-o', 'new_user_param=1', '-n'],
 ];
 
-describe('display modes', { concurrency: 4 }, () => {
+describe('display modes', { concurrency: ORACLE_PARALLEL }, () => {
 for (const args of CASES) {
   test(`postconf ${args.join(' ') || '(no arguments)'}`, async () => {
     const { postern, postfix } = await bothPostconf(args);
@@ -107,7 +107,7 @@ const BAD_MAIN_CF: Array<[string, string, string[]?]> = [
 ];
 
 /* Files are aged first: Postfix re-reads a fresh main.cf and repeats its warnings. */
-describe('bad main.cf', { concurrency: 4 }, () => {
+describe('bad main.cf', { concurrency: ORACLE_PARALLEL }, () => {
 for (const [label, text, mode] of BAD_MAIN_CF) {
   test(`bad main.cf: ${label}`, async () => {
     const results: CommandResult[] = [];

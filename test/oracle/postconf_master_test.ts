@@ -18,12 +18,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/paths.js';
 import { backdate } from '../lib/postfix_oracle.js';
+import { ORACLE_PARALLEL } from './postconf_oracle_lib.js';
 
 const REAL_POSTCONF = '/usr/sbin/postconf';
 const FIXTURE = srcPath('src', 'postconf', 'testdata', 'master_modes');
 const RUN_TIMEOUT_MS = 30_000;
-/** Cases run side by side; each has its own directories. */
-const PARALLEL = 4;
+/** Cases run side by side; each has its own directories (see ORACLE_PARALLEL). */
+const PARALLEL = ORACLE_PARALLEL;
 
 let root = '';
 
@@ -230,12 +231,15 @@ describe('postconf master.cf syntax vs Postfix', { concurrency: PARALLEL }, () =
   });
   test('edits keep an unterminated last line', () => checkEdit(['-M#', 'foo/unix'], 'foo unix - - n - 1 smtpd\n  -o a=b'));
   test('edits reject lines they cannot parse', async () => {
-    await checkEdit(['-MX', 'a/b'], 'a\n  unix - - n - - smtp\n');
-    await checkEdit(['-MX', 'a/b'], 'a=b unix - - n - - smtp\n');
-    await checkEdit(['-MX', 'a/b'], 'a b/c - - n - - smtp\n');
     // Postfix stops counting lines after an entry it gathered for -Pe.
     const counted = 'a unix - - n - - smtp\n  -o x=1\n  -o y=2\n# c\nb unix - - n - - smtp\nbad\n';
-    await checkEdit(['-Pe', 'a/unix/x=2'], counted);
-    await checkEdit(['-MX', 'a/unix'], counted);
+    // Each check has its own directories: they run side by side (each real postconf sleeps before its fatal exit).
+    await Promise.all([
+      checkEdit(['-MX', 'a/b'], 'a\n  unix - - n - - smtp\n'),
+      checkEdit(['-MX', 'a/b'], 'a=b unix - - n - - smtp\n'),
+      checkEdit(['-MX', 'a/b'], 'a b/c - - n - - smtp\n'),
+      checkEdit(['-Pe', 'a/unix/x=2'], counted),
+      checkEdit(['-MX', 'a/unix'], counted),
+    ]);
   });
 });

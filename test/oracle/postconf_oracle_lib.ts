@@ -24,6 +24,12 @@ import { runCommand, runProgram, srcPath, type CommandResult } from '../lib/path
 import { POSTFIX_PROGRAMS, backdate } from '../lib/postfix_oracle.js';
 
 export const ORACLE_POSTCONF = POSTFIX_PROGRAMS.postconf;
+/**
+ * How many cases a describe() runs side by side. Each case has its own
+ * directories; many end in a fatal error, before which the real postconf
+ * sleeps a second, so more cases than CPUs overlap usefully.
+ */
+export const ORACLE_PARALLEL = 8;
 export const TESTDATA = srcPath('src', 'postconf', 'testdata', 'main_modes');
 
 export interface Side {
