@@ -133,17 +133,22 @@ describe('mail_server skeleton (in-process)', () => {
     await within(server.done, 1_000, 'done');
   });
 
-  it('trigger server: a request and its NUL in separate writes are one trigger; no broken pipe', async () => {
+  it('trigger server: a request and its NUL in separate writes are one trigger; no broken pipe', async (t) => {
     const seen: string[] = [];
     const server = createMailServer('trigger', { programName: 't', service(data) { seen.push(data.toString('latin1')); } }, { config: config() });
     await server.init();
     const path = join(dir, 'trig.sock');
     const net = createServer((s) => server.client(s));
     await new Promise<void>((r) => net.listen(path, () => r()));
+    t.after(() => {
+      net.close();
+      server.abort();
+    });
     // As Postfix's unix_trigger: write(request), write(NUL), then wait for the server to hang up.
     const outcome = await within(
       new Promise<string>((resolve) => {
         const sock = connect({ path });
+        t.after(() => sock.destroy());
         sock.on('error', (err) => resolve(`error: ${err.message}`));
         sock.on('close', () => resolve('closed by server'));
         sock.resume();
@@ -161,7 +166,34 @@ describe('mail_server skeleton (in-process)', () => {
     assert.equal(server.useCount, 1);
     server.stop();
     await within(server.done, 1_000, 'done');
-    net.close();
+  });
+
+  it('unlimitedUse: max_use does not end the server (postlogd)', async (t) => {
+    const seen: string[] = [];
+    const server = createMailServer('trigger', { programName: 't', unlimitedUse: true, service(d) { seen.push(d.toString('latin1')); } }, { config: config({ max_use: '1' }) });
+    await server.init();
+    const path = join(dir, 'unlimited.sock');
+    const net = createServer((s) => server.client(s));
+    await new Promise<void>((r) => net.listen(path, () => r()));
+    t.after(() => {
+      net.close();
+      server.abort();
+    });
+    let ended = false;
+    void server.done.then(() => (ended = true));
+    for (const req of ['A', 'B']) {
+      await within(new Promise<void>((resolve) => {
+        const sock = connect({ path });
+        sock.on('error', () => resolve());
+        sock.on('close', () => resolve());
+        sock.resume();
+        sock.write(`${req}\0`);
+      }), 3_000, `client ${req}`);
+    }
+    await within((async () => { while (seen.length < 2 || server.activeClients > 0) await new Promise((r) => setTimeout(r, 10)); })(), 3_000, 'both triggers');
+    assert.deepEqual(seen, ['A\u0000', 'B\u0000']);
+    assert.equal(server.useCount, 2);
+    assert.equal(ended, false, 'still serving after max_use clients');
   });
 
   it('parseWorkerArgs reads master options and keeps the rest', () => {

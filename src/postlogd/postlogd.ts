@@ -2,64 +2,67 @@
  * postlogd - Postfix internal log server (postlogd(8))
  *
  * SYNOPSIS
- *     postlogd [-c config_dir] [-v]
+ *     postlogd [generic daemon options]     (started by master(8) only)
  *
  * DESCRIPTION
  *     postlogd receives log records that are already formatted
- *     ("Mmm dd hh:mm:ss host tag[pid]: text") as datagrams on the UNIX
- *     datagram socket $queue_directory/public/$postlog_service_name, and
- *     appends each one, plus a newline, to maillog_file. This is the
- *     socket that Postfix programs (the real postlog(1), postdrop,
- *     postqueue, every Postfix daemon) use when maillog_file is set; so a
- *     Postfix program pointed at a Postern queue directory logs through
- *     Postern.
+ *     ("Mmm dd hh:mm:ss host tag[pid]: text") and appends each one, plus
+ *     a newline, to maillog_file. The records are the datagrams that
+ *     Postfix programs (the real postlog(1), postdrop, postqueue, every
+ *     Postfix daemon) send to $queue_directory/public/$postlog_service_name
+ *     when maillog_file is set; so a Postfix program pointed at a Postern
+ *     queue directory logs through Postern.
+ *
+ *     It runs under master(8) from the master.cf entry
+ *         postlog   unix-dgram n  -       n       -       1       postlogd
+ *     master binds the datagram socket (Node cannot pass one to a worker)
+ *     and hands each datagram to this daemon as one trigger
+ *     (src/master/master_listen.ts); the daemon is a triggerServerMain
+ *     service, so records are written one at a time, in arrival order.
+ *     As Postfix's postlogd: the file is opened before the privilege
+ *     drop, the daemon takes no command-line arguments, it never exits
+ *     for max_use (it may for max_idle; master starts a new one for the
+ *     next record), and with maillog_file empty (a record from a program
+ *     that still has the old setting after a reload) the record is passed
+ *     on to syslog with the date and host stripped.
  *
  *     Postern's own programs do NOT need postlogd: each appends to
  *     maillog_file itself with one O_APPEND write per record (see
  *     src/global/maillog_init.ts and src/util/logwriter.ts), which keeps
  *     records whole without a log server and keeps logging alive before
- *     master starts and after it stops. postlogd exists for Postfix
- *     clients and for master.cf compatibility ("postlog unix-dgram ...
- *     postlogd").
+ *     master starts and after it stops.
  *
- *     With maillog_file empty, records are passed on to syslog with the
- *     date and host stripped, as Postfix's postlogd does after a
- *     configuration change.
+ *     There is no standalone mode: tests drive the same service in
+ *     process through the skeleton's createMailServer (postlogdServer()),
+ *     or run it under the real master (test/system/postlogd_master_test).
  *
- *     Standalone, postlogd binds the socket itself (Node cannot receive a
- *     datagram socket from master) and runs until SIGTERM or SIGINT.
- *
- * What it does not do: rotate or compress the file, or check who sent a
- * record (the socket is world-writable, as in Postfix; its directory
- * decides who can reach it).
+ * What it does not do: bind a socket, rotate or compress the file, or
+ * check who sent a record (the socket is world-writable, as in Postfix;
+ * its directory decides who can reach it).
  *
  * CONFIGURATION PARAMETERS
- *     maillog_file, maillog_file_prefixes, queue_directory,
- *     postlog_service_name, syslog_name, syslog_facility.
+ *     maillog_file, maillog_file_prefixes, maillog_file_permissions,
+ *     syslog_name, syslog_facility.
  *
  * DIAGNOSTICS
- *     Fatal: the log file cannot be opened, the socket cannot be bound.
- *     Records longer than POSTLOGD_MAX_RECORD bytes are cut there.
+ *     Fatal: a command-line argument, the log file cannot be opened or is
+ *     outside maillog_file_prefixes. A failed write is a warning. Records
+ *     longer than POSTLOGD_MAX_RECORD bytes are cut there.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { isMainModule, runMain } from '../util/main_module.js';
-import { msgFatal, msgInfo, msgSetVerbose, msgVerbose } from '../util/msg.js';
-import { LogWriter, LogWriterError } from '../util/logwriter.js';
+import { msgFatal, msgWarn } from '../util/msg.js';
+import { LogWriter } from '../util/logwriter.js';
 import { syslogFacilityCode, syslogMsgSink, SYSLOG_PATH, type SyslogSink } from '../util/msg_syslog.js';
-import { createDgramSocket, type DgramSocket } from '../util/unix_dgram.js';
-import { strerror } from '../util/strerror.js';
-import { loadMailConfig, CONF_ENV_PATH } from '../global/mail_conf.js';
-import { initMailLogFromConfig, maillogFileAllowed } from '../global/maillog_init.js';
+import { mailLogOptionsFromConfig, maillogFileAllowed } from '../global/maillog_init.js';
+import { createMailServer, triggerServerMain, type MailServer, type TriggerServerOptions } from '../master/mail_server.js';
+import type { MailConfig } from '../global/mail_conf.js';
 
 /** A record is at most 2000 text bytes plus its prefix; anything longer is cut here. */
 export const POSTLOGD_MAX_RECORD = 4096;
-/** Mode of the socket: anyone who can reach the public directory may log. */
-const POSTLOG_SOCKET_MODE = 0o666;
-const PUBLIC_DIR = 'public';
+export const POSTLOGD_PROGRAM = 'postlogd';
+const NEWLINE = 0x0a;
 
-export interface PostlogdOptions {
-  socketPath: string;
+export interface PostlogSinkOptions {
   /** Where records go; empty: to syslog instead. */
   maillogFile: string;
   /** Mode of a new log file. */
@@ -70,10 +73,11 @@ export interface PostlogdOptions {
   onWarning?: (text: string) => void;
 }
 
-export interface Postlogd {
-  readonly socketPath: string;
+/** Where postlogd puts records: maillog_file, or syslog when that is empty. */
+export interface PostlogSink {
   /** Records received so far. */
   readonly received: number;
+  record(msg: Buffer): void;
   close(): void;
 }
 
@@ -85,17 +89,10 @@ export function splitRecord(record: Buffer): { tag: string; text: Buffer } | nul
   return { tag: m[1]!, text: record.subarray(m[0].length) };
 }
 
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // Nothing there.
-  }
-}
-
-/** Binds the socket and starts appending records; throws LogWriterError or Error. */
-export function startPostlogd(opts: PostlogdOptions): Postlogd {
-  const writer = opts.maillogFile ? new LogWriter({ path: opts.maillogFile, mode: opts.mode, onWarning: opts.onWarning }) : null;
+/** Opens maillog_file (when set); throws LogWriterError when it cannot. */
+export function openPostlogSink(opts: PostlogSinkOptions): PostlogSink {
+  const warn = opts.onWarning ?? ((t: string) => msgWarn(t));
+  const writer = opts.maillogFile ? new LogWriter({ path: opts.maillogFile, mode: opts.mode, onWarning: warn }) : null;
   writer?.open();
   const syslogSinks = new Map<string, SyslogSink>();
   let received = 0;
@@ -111,83 +108,79 @@ export function startPostlogd(opts: PostlogdOptions): Postlogd {
     sink.writeRaw('info', parts.text);
   };
 
-  const onRecord = (msg: Buffer): void => {
-    received++;
-    let record = msg.length > POSTLOGD_MAX_RECORD ? msg.subarray(0, POSTLOGD_MAX_RECORD) : msg;
-    if (record.length > 0 && record[record.length - 1] === 0x0a) record = record.subarray(0, -1);
-    if (!writer) {
-      toSyslog(record);
-      return;
-    }
-    try {
-      writer.write(record);
-    } catch (err) {
-      (opts.onWarning ?? ((t: string) => process.stderr.write(`postlogd: warning: ${t}\n`)))(
-        err instanceof Error ? err.message : String(err),
-      );
-    }
-  };
-
-  removeStaleSocket(opts.socketPath);
-  const sock: DgramSocket = createDgramSocket(onRecord);
-  let bindError: Error | null = null;
-  sock.on('error', (err: Error) => {
-    bindError = err;
-  });
-  sock.bind(opts.socketPath);
-  if (bindError) {
-    sock.close();
-    writer?.close();
-    throw new Error(`bind ${opts.socketPath}: ${strerror(bindError)}`);
-  }
-  chmodSync(opts.socketPath, POSTLOG_SOCKET_MODE);
-
   return {
-    socketPath: opts.socketPath,
     get received() {
       return received;
     },
-    close() {
-      sock.close();
-      removeStaleSocket(opts.socketPath);
+    record(msg: Buffer): void {
+      received++;
+      let record = msg.length > POSTLOGD_MAX_RECORD ? msg.subarray(0, POSTLOGD_MAX_RECORD) : msg;
+      if (record.length > 0 && record[record.length - 1] === NEWLINE) record = record.subarray(0, -1);
+      if (!writer) {
+        toSyslog(record);
+        return;
+      }
+      try {
+        writer.write(record);
+      } catch (err) {
+        warn(err instanceof Error ? err.message : String(err));
+      }
+    },
+    close(): void {
       writer?.close();
       for (const s of syslogSinks.values()) s.close();
     },
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let verbose = 0;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-c' && i + 1 < argv.length) process.env[CONF_ENV_PATH] = argv[++i]!;
-    else if (a === '-v') verbose++;
-    else msgFatal(`usage: postlogd [-c config_dir] [-v]`);
-  }
-  msgSetVerbose(verbose);
-  const config = loadMailConfig({ configDir: process.env[CONF_ENV_PATH] });
-  initMailLogFromConfig(config, 'postlogd', { stderrIfTty: false });
-  const maillogFile = config.get('maillog_file');
-  const prefixes = config.getList('maillog_file_prefixes');
-  if (maillogFile && !maillogFileAllowed(maillogFile, prefixes)) {
+/** Sink settings from main.cf (+ -o overrides); fatal when maillog_file is not allowed. */
+export function postlogSinkOptions(config: MailConfig): PostlogSinkOptions {
+  const o = mailLogOptionsFromConfig(config, POSTLOGD_PROGRAM);
+  const maillogFile = o.maillogFile ?? '';
+  if (maillogFile && !maillogFileAllowed(maillogFile, o.maillogFilePrefixes ?? [])) {
     msgFatal(`maillog_file value '${maillogFile}' does not match any prefix in maillog_file_prefixes`);
   }
-  const socketPath = join(config.get('queue_directory'), PUBLIC_DIR, config.get('postlog_service_name'));
-  let server: Postlogd;
-  try {
-    server = startPostlogd({ socketPath, maillogFile, syslogFacility: config.get('syslog_facility') });
-  } catch (err) {
-    return msgFatal(err instanceof LogWriterError || err instanceof Error ? err.message : String(err));
-  }
-  msgVerbose(`listening on ${socketPath}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  server.close();
-  if (verbose) msgInfo(`exiting after ${server.received} records`);
-  return 0;
+  return { maillogFile, mode: o.maillogFileMode, syslogFacility: o.syslogFacility };
+}
+
+/**
+ * The daemon as skeleton options: one trigger is one record. `extra`
+ * overrides sink settings (a test's syslog socket path).
+ */
+export function postlogdServer(extra: Partial<PostlogSinkOptions> = {}): TriggerServerOptions & { readonly sink: PostlogSink | null } {
+  let sink: PostlogSink | null = null;
+  return {
+    programName: POSTLOGD_PROGRAM,
+    unlimitedUse: true,
+    get sink() {
+      return sink;
+    },
+    preInit(ctx) {
+      if (ctx.args.length > 0) msgFatal(`unexpected command-line argument: ${ctx.args[0]}`);
+      try {
+        sink = openPostlogSink({ ...postlogSinkOptions(ctx.config), ...extra });
+      } catch (err) {
+        msgFatal(err instanceof Error ? err.message : String(err));
+      }
+    },
+    service(data) {
+      sink?.record(data);
+    },
+    onExit() {
+      sink?.close();
+      sink = null;
+    },
+  };
+}
+
+/** postlogd in this process, without master (tests): feed records with server.trigger(). */
+export function createPostlogd(config: MailConfig, extra: Partial<PostlogSinkOptions> = {}): { server: MailServer; options: ReturnType<typeof postlogdServer> } {
+  const options = postlogdServer(extra);
+  return { server: createMailServer('trigger', options, { config, serviceName: 'postlog', serviceType: 'unix-dgram' }), options };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return triggerServerMain(argv, postlogdServer());
 }
 
 if (isMainModule(import.meta.url)) runMain(main);
