@@ -167,11 +167,29 @@ function main(): void {
     }
     lines.push('];');
     lines.push('');
+    // The queue manager's per-transport settings are the same for every
+    // delivery program; write them once and only each program's extras.
+    const pairKey = ([s, d]: readonly [string, string]): string => `${s} ${d}`;
+    const withSuffixes = PROGRAMS.map((p) => suffixes[p] ?? []).filter((l) => l.length > 1);
+    const shared = (withSuffixes[0] ?? []).filter((pair) =>
+      withSuffixes.every((l) => l.some((q) => pairKey(q) === pairKey(pair))),
+    );
+    const sharedKeys = new Set(shared.map(pairKey));
+    const pairLine = ([s, d]: readonly [string, string], indent = '    '): string =>
+      `${indent}[${JSON.stringify(s)}, ${JSON.stringify(d)}],`;
+    lines.push('/** Per-transport scheduler settings every delivery program accepts: [suffix, parameter that gives the default]. */');
+    lines.push('const SCHEDULER_SUFFIXES: ReadonlyArray<readonly [string, string]> = [');
+    for (const pair of shared) lines.push(pairLine(pair, '  '));
+    lines.push('];');
+    lines.push('');
     lines.push('/** Per program (master.cf command): [suffix, parameter that gives the default]. */');
     lines.push('export const SERVICE_PARAM_SUFFIXES: Readonly<Record<string, ReadonlyArray<readonly [string, string]>>> = {');
     for (const p of PROGRAMS) {
+      const list = suffixes[p] ?? [];
+      const usesShared = shared.length > 0 && shared.every((pair) => list.some((q) => pairKey(q) === pairKey(pair)));
       lines.push(`  ${JSON.stringify(p)}: [`);
-      for (const [s, d] of suffixes[p] ?? []) lines.push(`    [${JSON.stringify(s)}, ${JSON.stringify(d)}],`);
+      if (usesShared) lines.push('    ...SCHEDULER_SUFFIXES,');
+      for (const pair of list) if (!usesShared || !sharedKeys.has(pairKey(pair))) lines.push(pairLine(pair));
       lines.push('  ],');
     }
     lines.push('};');
