@@ -11,6 +11,10 @@
  * ends the master it started (SIGTERM, then SIGKILL after a deadline),
  * kills any worker it left behind, and removes the directory.
  *
+ * The process, port and wait helpers live in test/lib/proc.ts and the
+ * test services in test/lib/test_services.ts (shared with
+ * test/lib/instance.ts, the general harness for later issues).
+ *
  * What it does not do: touch /etc/postfix or any system instance, or use
  * addresses other than 127.0.0.1.
  *
@@ -18,109 +22,20 @@
  * Every wait throws an Error saying what did not happen in time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readLogFile } from '../lib/instance.js';
 import { commandPath, runCommand } from '../lib/paths.js';
+import { childrenOf, freePort, processAlive, waitFor } from '../lib/proc.js';
 
-export const POLL_MS = 50;
 /** How often startWithPorts tries fresh ports when one was taken meanwhile. */
 export const BIND_ATTEMPTS = 3;
-const SERVER_JS = pathToFileURL(join(commandPath('master', 'mail_server'))).href;
-
-/** An echo service: greets with its pid, uid and echo_greeting, echoes lines, "quit" ends. */
-export const ECHO_SERVICE = `
-import { multiServerMain } from '${SERVER_JS}';
-await multiServerMain(process.argv.slice(2), {
-  programName: 'echo',
-  service(stream, ctx) {
-    stream.write('pid=' + process.pid + ' uid=' + process.getuid() + ' greeting=' + ctx.config.get('echo_greeting') + ' service=' + ctx.serviceName + '\\n');
-    let buf = '';
-    stream.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\\n')) >= 0) {
-        const line = buf.slice(0, nl); buf = buf.slice(nl + 1);
-        if (line === 'quit') { stream.end(); return; }
-        stream.write(line + '\\n');
-      }
-    });
-  },
-});
-`;
-
-/** A trigger service that appends each trigger (JSON string) to OUT/triggers.<service>. */
-export function triggerService(outDir: string): string {
-  return `
-import { appendFileSync } from 'node:fs';
-import { triggerServerMain } from '${SERVER_JS}';
-await triggerServerMain(process.argv.slice(2), {
-  programName: 'trig',
-  service(data, ctx) {
-    appendFileSync(${JSON.stringify(outDir)} + '/triggers.' + ctx.serviceName, JSON.stringify(data.toString('latin1')) + '\\n');
-  },
-});
-`;
-}
-
-/** Fails its first `failures` starts (exit 1), then behaves like the echo service. */
-export function flakyService(outDir: string, failures: number): string {
-  return `
-import { readFileSync, writeFileSync } from 'node:fs';
-const f = ${JSON.stringify(outDir)} + '/flaky.count';
-let n = 0; try { n = Number(readFileSync(f, 'utf8')); } catch {}
-if (n < ${failures}) { writeFileSync(f, String(n + 1)); process.exit(1); }
-${ECHO_SERVICE}
-`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitFor<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z /.test(stat);
-  } catch {
-    return false;
-  }
-}
-
-/** Pids whose parent is `ppid` (from /proc). */
-export function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid && fields[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
+// The process, port and wait helpers and the test services are shared with
+// test/lib/instance.ts; they are re-exported here for the master tests.
+export { ECHO_SERVICE, flakyService, triggerService } from '../lib/test_services.js';
+export { childrenOf, freePort, POLL_MS, processAlive, waitFor } from '../lib/proc.js';
 
 /** A line-oriented client on 127.0.0.1. */
 export class Client {
@@ -249,11 +164,7 @@ export class Instance {
   }
 
   log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
+    return readLogFile(this.logFile);
   }
 
   async waitLog(re: RegExp, timeoutMs = 10_000): Promise<string> {
