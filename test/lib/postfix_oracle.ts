@@ -163,6 +163,8 @@ export function makeOracleConfig(opts: OracleConfigOptions = {}): OracleConfig {
     data_directory: dataDir,
     maillog_file: maillog,
     maillog_file_prefixes: root,
+    // A bare-port inet service must never listen beyond loopback in a test.
+    inet_interfaces: 'loopback-only',
     ...opts.main,
   });
   if (opts.master) writeMasterCf(confDir, opts.master);
