@@ -33,6 +33,27 @@ import { join } from 'node:path';
 import { type CommandResult, type RunOptions, runProgram } from './paths.js';
 
 /** Where the Debian packages put the programs the tests call. */
+/**
+ * master.cf lines for an instance that moves mail: pickup, cleanup, qmgr,
+ * trivial-rewrite, bounce/defer/trace, error/retry, discard, smtp, local
+ * and postlogd, none chrooted (the temporary root is no chroot jail).
+ */
+export const ORACLE_MAIL_SERVICES: readonly string[] = [
+  'pickup unix n - n 60 1 pickup',
+  'cleanup unix n - n - 0 cleanup',
+  'qmgr unix n - n 300 1 qmgr',
+  'rewrite unix - - n - - trivial-rewrite',
+  'bounce unix - - n - 0 bounce',
+  'defer unix - - n - 0 bounce',
+  'trace unix - - n - 0 bounce',
+  'error unix - - n - - error',
+  'retry unix - - n - - error',
+  'discard unix - - n - - discard',
+  'smtp unix - - n - - smtp',
+  'local unix - n n - - local',
+  'postlog unix-dgram n - n - 1 postlogd',
+];
+
 export const POSTFIX_PROGRAMS = {
   postfix: '/usr/sbin/postfix',
   postconf: '/usr/sbin/postconf',

@@ -25,7 +25,7 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import { runCommand, runProgram } from '../lib/paths.js';
-import { type OracleConfig, makeOracleConfig, writeMainCf } from '../lib/postfix_oracle.js';
+import { ORACLE_MAIL_SERVICES, type OracleConfig, makeOracleConfig, writeMainCf } from '../lib/postfix_oracle.js';
 import { postcatMain } from '../../src/postcat/postcat.js';
 import { FatalError, msgInit, msgSetSinks, msgSetVerbose, setFatalHandler, severityPrefix } from '../../src/util/msg.js';
 import { deliverCompleted } from '../../src/global/deliver_completed.js';
@@ -198,8 +198,6 @@ const MESSAGE = Buffer.concat([
 before(async () => {
   assert.equal(process.getuid?.(), 0, 'this oracle test runs a Postfix instance and needs root');
   for (const p of [REAL_POSTCAT, POSTFIX, SENDMAIL]) assert.ok(existsSync(p), `${p} is missing: install the postfix package`);
-  const svc = (name: string, type: string, priv: string, unpriv: string, wake: string, max: string, cmd: string) =>
-    `${name} ${type} ${priv} ${unpriv} n ${wake} ${max} ${cmd}`;
   oracle = makeOracleConfig({
     prefix: 'postcat-compat-',
     ownedDirs: ['data'],
@@ -214,21 +212,7 @@ before(async () => {
       hash_queue_depth: '2',
       header_checks: 'regexp:$config_directory/header_checks',
     },
-    master: [
-      svc('pickup', 'unix', 'n', '-', '60', '1', 'pickup'),
-      svc('cleanup', 'unix', 'n', '-', '-', '0', 'cleanup'),
-      svc('qmgr', 'unix', 'n', '-', '300', '1', 'qmgr'),
-      svc('rewrite', 'unix', '-', '-', '-', '-', 'trivial-rewrite'),
-      svc('bounce', 'unix', '-', '-', '-', '0', 'bounce'),
-      svc('defer', 'unix', '-', '-', '-', '0', 'bounce'),
-      svc('trace', 'unix', '-', '-', '-', '0', 'bounce'),
-      svc('error', 'unix', '-', '-', '-', '-', 'error'),
-      svc('retry', 'unix', '-', '-', '-', '-', 'error'),
-      svc('discard', 'unix', '-', '-', '-', '-', 'discard'),
-      svc('smtp', 'unix', '-', '-', '-', '-', 'smtp'),
-      svc('local', 'unix', '-', 'n', '-', '-', 'local'),
-      svc('postlog', 'unix-dgram', 'n', '-', '-', '1', 'postlogd'),
-    ],
+    master: [...ORACLE_MAIL_SERVICES],
   });
   root = oracle.root;
   conf = oracle.confDir;

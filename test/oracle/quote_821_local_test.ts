@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { ORACLE_MAIL_SERVICES, type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
 import { waitUntil } from '../lib/temp_dir.js';
 import { quote821Local } from '../../src/global/quote_821_local.js';
 import { headerAddresses } from '../../src/global/tok822_rewrite.js';
@@ -95,10 +95,6 @@ function startListener(): Promise<number> {
   });
 }
 
-function svc(name: string, type: string, priv: string, wake: string, max: string, cmd: string): string {
-  return `${name} ${type} ${priv} - n ${wake} ${max} ${cmd}`;
-}
-
 before(async () => {
   assert.equal(process.getuid?.(), 0, 'this oracle test runs a Postfix instance and needs root');
   for (const p of [POSTFIX_PROGRAMS.postfix, POSTFIX_PROGRAMS.sendmail]) assert.ok(existsSync(p), `${p} is missing: install the postfix package`);
@@ -115,20 +111,7 @@ before(async () => {
       relayhost: `[127.0.0.1]:${port}`,
       smtp_tls_security_level: 'none',
     },
-    master: [
-      svc('pickup', 'unix', 'n', '60', '1', 'pickup'),
-      svc('cleanup', 'unix', 'n', '-', '0', 'cleanup'),
-      svc('qmgr', 'unix', 'n', '300', '1', 'qmgr'),
-      svc('rewrite', 'unix', '-', '-', '-', 'trivial-rewrite'),
-      svc('bounce', 'unix', '-', '-', '0', 'bounce'),
-      svc('defer', 'unix', '-', '-', '0', 'bounce'),
-      svc('trace', 'unix', '-', '-', '0', 'bounce'),
-      svc('error', 'unix', '-', '-', '-', 'error'),
-      svc('retry', 'unix', '-', '-', '-', 'error'),
-      svc('discard', 'unix', '-', '-', '-', 'discard'),
-      svc('smtp', 'unix', '-', '-', '-', 'smtp'),
-      svc('postlog', 'unix-dgram', 'n', '-', '1', 'postlogd'),
-    ],
+    master: [...ORACLE_MAIL_SERVICES],
   });
   await oracle.start();
   const message = Buffer.from('Subject: quote_821_local test\n\nbody\n');

@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { ORACLE_MAIL_SERVICES, type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
 import { waitUntil } from '../lib/temp_dir.js';
 import { readQueueFile, type QueueFile } from '../../src/global/queue_file_read.js';
 import { quote822Local, unquote822Local } from '../../src/global/quote_822_local.js';
@@ -102,10 +102,6 @@ function posternCleanup(header: string, value: string): { lines: string[]; recip
 let oracle: OracleConfig;
 const held = new Map<string, QueueFile>();
 
-function svc(name: string, type: string, priv: string, wake: string, max: string, cmd: string): string {
-  return `${name} ${type} ${priv} - n ${wake} ${max} ${cmd}`;
-}
-
 function holdFiles(): string[] {
   const dir = join(oracle.queueDir, 'hold');
   return existsSync(dir) ? readdirSync(dir) : [];
@@ -127,20 +123,7 @@ before(async () => {
       header_checks: 'regexp:$config_directory/header_checks',
       header_address_token_limit: String(TOKEN_LIMIT),
     },
-    master: [
-      svc('pickup', 'unix', 'n', '60', '1', 'pickup'),
-      svc('cleanup', 'unix', 'n', '-', '0', 'cleanup'),
-      svc('qmgr', 'unix', 'n', '300', '1', 'qmgr'),
-      svc('rewrite', 'unix', '-', '-', '-', 'trivial-rewrite'),
-      svc('bounce', 'unix', '-', '-', '0', 'bounce'),
-      svc('defer', 'unix', '-', '-', '0', 'bounce'),
-      svc('trace', 'unix', '-', '-', '0', 'bounce'),
-      svc('error', 'unix', '-', '-', '-', 'error'),
-      svc('retry', 'unix', '-', '-', '-', 'error'),
-      svc('discard', 'unix', '-', '-', '-', 'discard'),
-      svc('smtp', 'unix', '-', '-', '-', 'smtp'),
-      svc('postlog', 'unix-dgram', 'n', '-', '1', 'postlogd'),
-    ],
+    master: [...ORACLE_MAIL_SERVICES],
   });
   writeFileSync(join(oracle.confDir, 'header_checks'), '/^Subject: tok822 case/ HOLD\n');
   await oracle.start();
