@@ -24,11 +24,12 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { matchParentStyle, namadrListInit } from '../../src/global/namadr_list.js';
 import { type OracleConfig, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { freePort } from '../lib/proc.js';
 
 /** Bound on one SMTP session with the real smtpd. */
 const SESSION_MS = 10_000;
@@ -138,15 +139,6 @@ after(async () => {
   await oracle?.cleanup();
 });
 
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  assert.ok(addr !== null && typeof addr === 'object');
-  return addr.port;
-}
 
 /** One session from `source`: the RCPT TO reply, classified; bounded by SESSION_MS. */
 async function postfixDecision(port: number, source: string, xclient?: string): Promise<{ outcome: Outcome; reply: string }> {

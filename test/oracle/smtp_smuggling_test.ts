@@ -20,7 +20,7 @@
  * The instance is stopped and its directory removed at the end.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readQueueFile } from '../../src/global/queue_file_read.js';
@@ -28,6 +28,7 @@ import { readDotData } from '../../src/util/dot_reader.js';
 import { LineReader } from '../../src/util/line_reader.js';
 import { SMUGGLING_CASES, type SmugglingCase, latin1, socketPair } from '../../src/util/reader_test_lib.js';
 import { type OracleConfig, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { freePort } from '../lib/proc.js';
 
 const MODES = ['no', 'normalize', 'reject'] as const;
 type Mode = (typeof MODES)[number];
@@ -74,15 +75,6 @@ after(async () => {
   await oracle?.cleanup();
 });
 
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  assert.ok(addr !== null && typeof addr === 'object');
-  return addr.port;
-}
 
 interface PostfixOutcome {
   /** Replies after the one that ended DATA. */
