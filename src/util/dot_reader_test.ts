@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type DataPiece, type DotDataResult, type DotReaderOptions, readDotData } from './dot_reader.js';
 import { LineReader, type LineReaderOptions } from './line_reader.js';
-import { END, SMUGGLING_CASES as CASES, latin1, socketPair, writeSplit } from './reader_test_lib.js';
+import { END, SMUGGLING_CASES as CASES, latin1, socketPair, splits, writeSplit } from './reader_test_lib.js';
 
 interface Outcome {
   status: DotDataResult['status'];
@@ -50,11 +50,6 @@ async function runData(parts: Buffer[], ropts: LineReaderOptions, dopts: DotRead
   }
 }
 
-function splits(s: string): Buffer[][] {
-  const out: Buffer[][] = [[latin1(s)]];
-  for (let i = 1; i < s.length; i++) out.push([latin1(s.slice(0, i)), latin1(s.slice(i))]);
-  return out;
-}
 
 describe('readDotData smuggling table (every split)', () => {
   for (const c of CASES) {

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LineReader, type LineReaderOptions, type LineResult, type ReadLineOptions } from './line_reader.js';
-import { latin1, socketPair, writeSplit } from './reader_test_lib.js';
+import { latin1, socketPair, splits, writeSplit } from './reader_test_lib.js';
 
 type Got = string;
 
@@ -49,12 +49,6 @@ async function readAll(parts: Buffer[], opts: LineReaderOptions, rl: ReadLineOpt
   }
 }
 
-/** Every way to cut s in two (plus uncut). */
-function splits(s: string): Buffer[][] {
-  const out: Buffer[][] = [[latin1(s)]];
-  for (let i = 1; i < s.length; i++) out.push([latin1(s.slice(0, i)), latin1(s.slice(i))]);
-  return out;
-}
 
 async function checkEverySplit(input: string, opts: LineReaderOptions, want: Got[], rl: ReadLineOptions = {}): Promise<void> {
   for (const parts of splits(input)) {

@@ -59,6 +59,13 @@ export function latin1(s: string): Buffer {
  * Writes the parts in order; before each next part waits until
  * arrived() (bytes seen by the server end so far) covers what was written.
  */
+/** Every way to cut s in two, plus s uncut: for split-anywhere tests. */
+export function splits(s: string): Buffer[][] {
+  const out: Buffer[][] = [[latin1(s)]];
+  for (let i = 1; i < s.length; i++) out.push([latin1(s.slice(0, i)), latin1(s.slice(i))]);
+  return out;
+}
+
 export async function writeSplit(client: Socket, parts: Buffer[], arrived: () => number): Promise<void> {
   let written = 0;
   for (const p of parts) {
