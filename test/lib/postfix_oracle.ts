@@ -34,6 +34,17 @@ import { type CommandResult, type RunOptions, runProgram } from './paths.js';
 
 /** Where the Debian packages put the programs the tests call. */
 /**
+ * main.cf identity most oracle instances share: a fixed host name (so
+ * output never depends on this machine), no local domains, and the 3.6
+ * compatibility defaults. Spread it first, then add the test's own.
+ */
+export const ORACLE_MAIN_BASE: Readonly<Record<string, string>> = {
+  compatibility_level: '3.6',
+  myhostname: 'oracle.example',
+  mydestination: '',
+};
+
+/**
  * master.cf lines for an instance that moves mail: pickup, cleanup, qmgr,
  * trivial-rewrite, bounce/defer/trace, error/retry, discard, smtp, local
  * and postlogd, none chrooted (the temporary root is no chroot jail).

@@ -28,7 +28,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { matchParentStyle, namadrListInit } from '../../src/global/namadr_list.js';
-import { type OracleConfig, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_MAIN_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
 import { freePort } from '../lib/proc.js';
 
 /** Bound on one SMTP session with the real smtpd. */
@@ -94,9 +94,7 @@ before(async () => {
     prefix: 'postern-namadr-',
     ownedDirs: ['data'],
     main: {
-      compatibility_level: '3.6',
-      myhostname: 'oracle.example',
-      mydestination: '',
+      ...ORACLE_MAIN_BASE,
       local_recipient_maps: '',
       alias_maps: '',
       inet_interfaces: '127.0.0.1',

@@ -25,7 +25,7 @@ import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import { runCommand, runProgram } from '../lib/paths.js';
-import { ORACLE_MAIL_SERVICES, type OracleConfig, makeOracleConfig, writeMainCf } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_MAIL_SERVICES, ORACLE_MAIN_BASE, type OracleConfig, writeMainCf } from '../lib/postfix_oracle.js';
 import { postcatMain } from '../../src/postcat/postcat.js';
 import { FatalError, msgInit, msgSetSinks, msgSetVerbose, setFatalHandler, severityPrefix } from '../../src/util/msg.js';
 import { deliverCompleted } from '../../src/global/deliver_completed.js';
@@ -202,9 +202,7 @@ before(async () => {
     prefix: 'postcat-compat-',
     ownedDirs: ['data'],
     main: {
-      compatibility_level: '3.6',
-      myhostname: 'oracle.example',
-      mydestination: '',
+      ...ORACLE_MAIN_BASE,
       inet_interfaces: 'loopback-only',
       inet_protocols: 'ipv4',
       enable_long_queue_ids: 'yes',

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { ORACLE_MAIL_SERVICES, type OracleConfig, POSTFIX_PROGRAMS, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_MAIL_SERVICES, ORACLE_MAIN_BASE, type OracleConfig, POSTFIX_PROGRAMS } from '../lib/postfix_oracle.js';
 import { waitUntil } from '../lib/temp_dir.js';
 import { quote821Local } from '../../src/global/quote_821_local.js';
 import { headerAddresses } from '../../src/global/tok822_rewrite.js';
@@ -103,9 +103,7 @@ before(async () => {
     prefix: 'postern-quote821-',
     ownedDirs: ['data'],
     main: {
-      compatibility_level: '3.6',
-      myhostname: 'oracle.example',
-      mydestination: '',
+      ...ORACLE_MAIN_BASE,
       inet_interfaces: 'loopback-only',
       inet_protocols: 'ipv4',
       relayhost: `[127.0.0.1]:${port}`,

@@ -27,7 +27,7 @@ import { readQueueFile } from '../../src/global/queue_file_read.js';
 import { readDotData } from '../../src/util/dot_reader.js';
 import { LineReader } from '../../src/util/line_reader.js';
 import { SMUGGLING_CASES, type SmugglingCase, latin1, socketPair } from '../../src/util/reader_test_lib.js';
-import { type OracleConfig, makeOracleConfig } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_MAIN_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
 import { freePort } from '../lib/proc.js';
 
 const MODES = ['no', 'normalize', 'reject'] as const;
@@ -46,9 +46,7 @@ before(async () => {
     prefix: 'postern-smuggling-',
     ownedDirs: ['data'],
     main: {
-      compatibility_level: '3.6',
-      myhostname: 'oracle.example',
-      mydestination: '',
+      ...ORACLE_MAIN_BASE,
       local_recipient_maps: '',
       alias_maps: '',
       inet_interfaces: '127.0.0.1',
