@@ -40,6 +40,19 @@ import { join } from 'node:path';
 import { type CommandResult, commandPath, REPO_ROOT, runCommand } from './paths.js';
 import { descendantsOf, freePort, processAlive, processesMentioning, waitFor } from './proc.js';
 
+/**
+ * master.cf lines of a Postern instance that takes mail in: smtpd on the
+ * picked port "smtp", cleanup, trivial-rewrite, pickup and postlogd (no
+ * qmgr yet, so accepted mail stays in incoming).
+ */
+export const MAIL_IN_SERVICES: readonly string[] = [
+  '127.0.0.1:${port:smtp} inet n - n - - smtpd',
+  'pickup unix n - n 60 1 pickup',
+  'cleanup unix n - n - 0 cleanup',
+  'rewrite unix - - n - - trivial-rewrite',
+  'postlog unix-dgram n - n - 1 postlogd',
+];
+
 /** Bound on master logging "daemon started". */
 export const INSTANCE_START_MS = 20_000;
 /** Bound on every started process being gone after stop. */

@@ -177,6 +177,73 @@ export async function runSmtplib(opts: SmtplibOptions): Promise<SmtplibResult> {
   }
 }
 
+export interface SmtplibBatchOptions {
+  host?: string;
+  port: number;
+  /** Parallel sessions (one Python thread and one connection each). */
+  sessions: number;
+  /** Messages per session, sent one after another over the session's connection. */
+  perSession: number;
+  from: string;
+  to: string;
+  /** The message for session s, number m (header, empty line, body). */
+  message(s: number, m: number): string;
+  timeoutMs?: number;
+}
+
+/** One message of a batch: the DATA reply, or the error that ended it. */
+export interface SmtplibBatchResult {
+  session: number;
+  index: number;
+  code: number;
+  reply: string;
+}
+
+/** The batch helper: threads, one SMTP connection each, messages in order; one JSON line per message. */
+const SMTPLIB_BATCH_SCRIPT = String.raw`
+import base64, json, smtplib, sys, threading
+req = json.load(sys.stdin)
+lock = threading.Lock()
+def emit(s, m, code, reply):
+    with lock:
+        print(json.dumps({"session": s, "index": m, "code": code, "reply": reply}), flush=True)
+def session(s):
+    msgs = req["messages"][s]
+    m = 0
+    try:
+        c = smtplib.SMTP(req["host"], req["port"], timeout=req["timeout"])
+        c.ehlo("batch.example")
+        for m, b64 in enumerate(msgs):
+            c.mail(req["from"])
+            c.rcpt(req["to"])
+            code, reply = c.data(base64.b64decode(b64))
+            emit(s, m, code, reply.decode("utf-8", "replace"))
+        c.quit()
+    except Exception as e:
+        emit(s, m, -1, type(e).__name__ + ": " + str(e))
+ts = [threading.Thread(target=session, args=(s,)) for s in range(len(req["messages"]))]
+for t in ts: t.start()
+for t in ts: t.join()
+`;
+
+/** Sends sessions × perSession messages with Python's smtplib from one process; one result per message. */
+export async function runSmtplibBatch(opts: SmtplibBatchOptions): Promise<SmtplibBatchResult[]> {
+  const timeoutMs = opts.timeoutMs ?? PEER_TIMEOUT_MS;
+  const messages: string[][] = [];
+  for (let s = 0; s < opts.sessions; s++) {
+    messages.push([]);
+    for (let m = 0; m < opts.perSession; m++) messages[s].push(Buffer.from(opts.message(s, m)).toString('base64'));
+  }
+  const req = { host: opts.host ?? '127.0.0.1', port: opts.port, from: opts.from, to: opts.to, messages, timeout: timeoutMs / 1000 };
+  const r = await runProgram(PEER_PROGRAMS.python3, ['-c', SMTPLIB_BATCH_SCRIPT], { input: JSON.stringify(req), timeoutMs: timeoutMs + 5_000 });
+  const out = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as SmtplibBatchResult);
+  if (out.length === 0) throw new Error(`python3 smtplib batch gave no result (status ${r.status}): ${r.stderr}`);
+  return out;
+}
+
 // ---- smtp-source ----------------------------------------------------------
 
 export interface SmtpSourceOptions {
