@@ -55,6 +55,9 @@ node dist/src/postconf/postconf.js -c "$etc" -e \
 echo "postern: config directory $etc (made from conf/)"
 echo "postern: queue directory  $queue"
 echo "postern: log file         $logdir/maillog"
-echo "postern: master.cf services: $(node dist/src/postconf/postconf.js -c "$etc" -M 2>/dev/null | awk '{printf "%s/%s ", $1, $2}')"
+services=$(node dist/src/postconf/postconf.js -c "$etc" -M 2>/dev/null)
+echo "postern: master.cf services: $(echo "$services" | awk '{printf "%s/%s ", $1, $2}')"
+# Network listeners, e.g. "smtpd on 127.0.0.1:2525" (a bare port means every inet_interfaces address).
+echo "$services" | awk '$2 == "inet" { print "postern: " $8 " listens on " $1 }'
 echo "postern: starting master in the foreground; Ctrl-C stops it"
 exec node dist/src/postfix/postfix.js -c "$etc" start-fg

@@ -1,0 +1,163 @@
+/*
+ * dict - open a lookup table by its "type:name" (Postfix dict_open)
+ *
+ * What it does: dictOpen() splits "type:name", picks the table type,
+ * opens it once per process (the same spec with the same folding gives
+ * the same instance, as Postfix's dict_open cache does) and returns a
+ * Dict. A table that cannot be opened (unknown or not yet supported
+ * type, unreadable file, syntax error) never makes dictOpen() throw:
+ * it becomes a surrogate whose lookups reject with DictError, after
+ * one warning naming the table (and file:line for a syntax error).
+ * Types: inline, static, fail, texthash, regexp, pcre, cidr, environ,
+ * unix (passwd.byname, group.byname), nis (as on a host without NIS:
+ * finds nothing), and proxy:TYPE:NAME, which opens TYPE:NAME in this
+ * process (what proxymap would answer; the proxymap service itself
+ * comes later). hash:, btree:, lmdb: and the other Postfix types are
+ * recognised and answer "unsupported table type" until the tables issue.
+ *
+ * What it does not do: search several tables (maps.ts), derive keys
+ * from an address (mail_addr_find.ts), or build indexed tables (postmap).
+ *
+ * DIAGNOSTICS
+ * See dict_base.ts: warnings "TYPE:NAME is unavailable. REASON";
+ * lookups of a surrogate reject with DictError.
+ */
+import {
+  type Dict,
+  type DictOpenContext,
+  type DictOpener,
+  DictOpenError,
+  dictSurrogate,
+} from './dict_base.js';
+import type { MailConfig } from './mail_conf.js';
+import { dictCidrOpen } from './dict_cidr.js';
+import { dictEnvironOpen } from './dict_environ.js';
+import { dictFailOpen } from './dict_fail.js';
+import { dictInlineOpen } from './dict_inline.js';
+import { dictPcreOpen } from './dict_pcre.js';
+import { dictRegexpOpen } from './dict_regexp.js';
+import { dictStaticOpen } from './dict_static.js';
+import { dictTexthashOpen } from './dict_texthash.js';
+import { dictNisOpen } from './dict_nis.js';
+import { dictUnixOpen } from './dict_unix.js';
+import { isValidUtf8Bytes, printableKey } from './dict_utf8.js';
+import { msgWarn } from '../util/msg.js';
+import { DictError } from './dict_base.js';
+
+export { DictError, type Dict } from './dict_base.js';
+
+/** The table types implemented here, and whether each is a pattern table. */
+const DICT_TYPES: ReadonlyMap<string, { open: DictOpener; pattern: boolean }> = new Map([
+  ['inline', { open: dictInlineOpen, pattern: false }],
+  ['static', { open: dictStaticOpen, pattern: true }],
+  ['fail', { open: dictFailOpen, pattern: true }],
+  ['texthash', { open: dictTexthashOpen, pattern: false }],
+  ['regexp', { open: dictRegexpOpen, pattern: true }],
+  ['pcre', { open: dictPcreOpen, pattern: true }],
+  ['cidr', { open: dictCidrOpen, pattern: true }],
+  ['environ', { open: dictEnvironOpen, pattern: false }],
+  ['unix', { open: (ctx) => dictUnixOpen(ctx), pattern: false }],
+  ['nis', { open: dictNisOpen, pattern: false }],
+]);
+
+/** Postfix table types that exist but arrive with the tables issue. */
+export const DICT_TYPES_LATER: readonly string[] = [
+  'hash', 'btree', 'lmdb', 'cdb', 'dbm', 'sdbm', 'sqlite', 'pgsql', 'mysql', 'ldap',
+  'memcache', 'tcp', 'socketmap', 'unionmap', 'pipemap', 'nisplus', 'netinfo', 'randmap',
+  'internal',
+];
+
+export interface DictOpenOptions {
+  config?: MailConfig;
+  /** Default true: lowercase fixed-key lookups (Postfix DICT_FLAG_FOLD_FIX). */
+  fold?: boolean;
+  /** The parameter that names the table, for messages. */
+  owner?: string;
+  /**
+   * Postfix's DICT_FLAG_UTF8_REQUEST: with smtputf8_enable on, a key that
+   * is not UTF-8 finds nothing and a non-UTF-8 result is an error.
+   * Default: the same as fold (Postfix's callers ask for both, except
+   * header/body checks, which ask for neither).
+   */
+  utf8?: boolean;
+  /** Postfix's DICT_FLAG_NO_REGSUB (transport_maps and friends): no $n in regexp/pcre results. */
+  noRegsub?: boolean;
+}
+
+/** Opened tables, per process: key is the fold and UTF-8 flags + spec. */
+const dictCache = new Map<string, Dict>();
+
+/** Open (or reuse) a table; never throws for a bad table. */
+export function dictOpen(spec: string, opts: DictOpenOptions = {}): Dict {
+  const fold = opts.fold ?? true;
+  const utf8 = (opts.utf8 ?? fold) && (opts.config ? opts.config.getBool('smtputf8_enable') : true);
+  const cacheKey = `${fold ? 'F' : '-'}${utf8 ? 'U' : '-'}${opts.noRegsub ? 'N' : '-'}${spec}`;
+  const cached = dictCache.get(cacheKey);
+  if (cached) return cached;
+  const dict = dictOpenUncached(spec, fold, utf8, opts);
+  dictCache.set(cacheKey, dict);
+  return dict;
+}
+
+/** Forget every cached table (tests, reload). */
+export function dictCacheClear(): void {
+  dictCache.clear();
+}
+
+function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: DictOpenOptions): Dict {
+  const colon = spec.indexOf(':');
+  const type = colon > 0 ? spec.slice(0, colon) : '';
+  const name = colon > 0 ? spec.slice(colon + 1) : '';
+  if (type === '' || name === '') {
+    return dictSurrogate(spec, type || 'unknown', false,
+      `open dictionary: expecting "type:name" form instead of "${spec}"`);
+  }
+  if (type === 'proxy') return dictProxy(spec, name, fold, utf8, opts);
+  const kind = DICT_TYPES.get(type);
+  if (!kind) {
+    const why = DICT_TYPES_LATER.includes(type)
+      ? `unsupported table type: ${type} (not available until the tables issue)`
+      : `unsupported dictionary type: ${type}`;
+    return dictSurrogate(spec, type, false, why);
+  }
+  const ctx: DictOpenContext = { spec, type, name, fold, utf8, noRegsub: opts.noRegsub, config: opts.config, owner: opts.owner };
+  try {
+    const dict = kind.open(ctx);
+    return utf8 ? dictUtf8(dict) : dict;
+  } catch (err) {
+    if (err instanceof DictOpenError) return dictSurrogate(spec, type, kind.pattern, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Postfix's dict_utf8 layer with SMTPUTF8 on: a key that is not valid
+ * UTF-8 finds nothing (with a warning); a result that is not valid UTF-8
+ * is a lookup error.
+ */
+function dictUtf8(dict: Dict): Dict {
+  return {
+    spec: dict.spec,
+    type: dict.type,
+    pattern: dict.pattern,
+    close: () => dict.close(),
+    lookup: async (key: string) => {
+      if (!isValidUtf8Bytes(key)) {
+        msgWarn(`${dict.spec}: non-UTF-8 key "${printableKey(key)}": malformed UTF-8 or invalid codepoint`);
+        return null;
+      }
+      const value = await dict.lookup(key);
+      if (value !== null && !isValidUtf8Bytes(value)) {
+        msgWarn(`${dict.spec}: key "${key}": non-UTF-8 value "${printableKey(value)}": malformed UTF-8 or invalid codepoint`);
+        throw new DictError(dict.spec, `table ${dict.spec}: query error`);
+      }
+      return value;
+    },
+  };
+}
+
+/** proxy:TYPE:NAME: the inner table, opened here, under the proxy: spec. */
+function dictProxy(spec: string, inner: string, fold: boolean, utf8: boolean, opts: DictOpenOptions): Dict {
+  const dict = dictOpen(inner, { ...opts, fold, utf8 });
+  return { spec, type: 'proxy', pattern: dict.pattern, lookup: (key) => dict.lookup(key), close: async () => {} };
+}
