@@ -74,7 +74,7 @@
  * Warnings as Postfix (see cleanup_map11/map1n/masq/bcc.ts); this file
  * adds none.
  */
-import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
+import { CLEANUP_FLAG } from '../global/cleanup_user.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { MailAddrFindOptions } from '../global/mail_addr_find.js';
 import { Maps } from '../global/maps.js';
@@ -408,6 +408,3 @@ export async function cleanupAddrFinish(
   }
   return out;
 }
-
-/** The status bits a CleanupAddrError can carry (for C's switch). */
-export const CLEANUP_ADDR_ERROR_STATUS = CLEANUP_STAT.WRITE | CLEANUP_STAT.DEFER;

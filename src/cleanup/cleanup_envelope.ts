@@ -32,7 +32,7 @@
  * type, bad DSN records, attribute count), "ignoring ..." for bad
  * optional records.
  */
-import { CLEANUP_STAT } from '../global/cleanup_user.js';
+import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { formatSizeRecord, REC_TYPE, REC_TYPE_ENV_RECIPIENT, REC_TYPE_ENVELOPE, recTypeIn } from '../global/rec_type.js';
 import { msgWarn } from '../util/msg.js';
 import { cleanupOut } from './cleanup_out.js';
@@ -101,7 +101,7 @@ export async function cleanupEnvelopeRecord(
   const buf = data.toString('utf8');
   if (type === REC_TYPE.FLGS) {
     const extra = Number.parseInt(buf, 10) || 0;
-    if (extra & ~(4 | 8)) msgWarn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
+    if (extra & ~CLEANUP_FLAG.MASK_EXTRA) msgWarn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
     else state.flags |= extra;
     return 'envelope';
   }

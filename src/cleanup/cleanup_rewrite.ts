@@ -1,12 +1,11 @@
 /*
  * cleanup_rewrite - address rewriting through trivial-rewrite, and header address rewriting
  *
- * What it does: the three forms of Postfix's cleanup_rewrite.c
- * (rewriteInternal: internal form in and out; rewriteExternalForm:
- * external form; rewriteTree: one ADDR node of a parsed header, which
- * is externalized, rewritten and scanned back in; each tells whether the
- * address changed), the "sensible" adapters that give cleanup an
- * AddrRewriter (localAddrRewriter: computed in this process by
+ * What it does: Postfix's cleanup_rewrite.c through an AddrRewriter
+ * (rewrite: internal form in and out; rewriteExternal: external form;
+ * rewriteTree: one ADDR node of a parsed header, externalized, rewritten
+ * and scanned back in, telling whether it changed), the adapters that
+ * make an AddrRewriter (localAddrRewriter: computed in this process by
  * rewrite_addr.ts; addrRewriter: wraps R's RewriteClient), and
  * cleanupRewriteHeader(): Postfix's cleanup_rewrite_sender /
  * cleanup_rewrite_recip for one primary header classified by
@@ -82,16 +81,6 @@ export function addrRewriter(client: RewriteClient & { rewriteExternal?: (contex
       ? (context, address) => client.rewriteExternal!(context, address)
       : async (context, address) => quote822Local(await client.rewrite(context, unquote822Local(address))),
   };
-}
-
-/** cleanup_rewrite_external: the rewritten external form and whether it changed. */
-export async function rewriteExternalForm(rw: AddrRewriter, context: AddrRewriteContext, address: string): Promise<string> {
-  return rw.rewriteExternal(context, address);
-}
-
-/** cleanup_rewrite_internal: internal form in and out. */
-export async function rewriteInternal(rw: AddrRewriter, context: AddrRewriteContext, address: string): Promise<string> {
-  return rw.rewrite(context, address);
 }
 
 /** cleanup_rewrite_tree: rewrite one ADDR node in place; true when its text changed. */

@@ -5,15 +5,24 @@
  * opens it once per process (the same spec with the same folding gives
  * the same instance, as Postfix's dict_open cache does) and returns a
  * Dict. A table that cannot be opened (unknown or not yet supported
- * type, unreadable file, syntax error) never makes dictOpen() throw:
- * it becomes a surrogate whose lookups reject with DictError, after
- * one warning naming the table (and file:line for a syntax error).
+ * type, unreadable file, inline:/static: syntax error, a pcre: pattern
+ * JS cannot express) never makes dictOpen() throw: it becomes a
+ * surrogate whose lookups reject with DictError, after one warning
+ * naming the table (and file:line for the pcre: case). A bad rule in a
+ * regexp:/pcre:/cidr:/texthash: file is only warned about and skipped,
+ * as Postfix does.
  * Types: inline, static, fail, texthash, regexp, pcre, cidr, environ,
  * unix (passwd.byname, group.byname), nis (as on a host without NIS:
- * finds nothing), and proxy:TYPE:NAME, which opens TYPE:NAME in this
+ * finds nothing), unionmap, pipemap, and proxy:TYPE:NAME, which opens TYPE:NAME in this
  * process (what proxymap would answer; the proxymap service itself
  * comes later). hash:, btree:, lmdb: and the other Postfix types are
  * recognised and answer "unsupported table type" until the tables issue.
+ *
+ * Text convention: keys and results are byte strings, one character per
+ * byte (decode with 'latin1'), like addresses and headers everywhere in
+ * Postern; UTF-8 arrives as its bytes. With smtputf8_enable on (and the
+ * utf8 option, default: same as fold) a key that is not valid UTF-8
+ * finds nothing, as Postfix's dict_utf8 layer does.
  *
  * What it does not do: search several tables (maps.ts), derive keys
  * from an address (mail_addr_find.ts), or build indexed tables (postmap).
@@ -40,6 +49,7 @@ import { dictStaticOpen } from './dict_static.js';
 import { dictTexthashOpen } from './dict_texthash.js';
 import { dictNisOpen } from './dict_nis.js';
 import { dictUnixOpen } from './dict_unix.js';
+import { dictPipemapOpen, dictUnionmapOpen } from './dict_unionmap.js';
 import { isValidUtf8Bytes, printableKey } from './dict_utf8.js';
 import { msgWarn } from '../util/msg.js';
 import { DictError } from './dict_base.js';
@@ -49,7 +59,7 @@ export { DictError, type Dict } from './dict_base.js';
 /** The table types implemented here, and whether each is a pattern table. */
 const DICT_TYPES: ReadonlyMap<string, { open: DictOpener; pattern: boolean }> = new Map([
   ['inline', { open: dictInlineOpen, pattern: false }],
-  ['static', { open: dictStaticOpen, pattern: true }],
+  ['static', { open: dictStaticOpen, pattern: false }],
   ['fail', { open: dictFailOpen, pattern: true }],
   ['texthash', { open: dictTexthashOpen, pattern: false }],
   ['regexp', { open: dictRegexpOpen, pattern: true }],
@@ -58,12 +68,14 @@ const DICT_TYPES: ReadonlyMap<string, { open: DictOpener; pattern: boolean }> = 
   ['environ', { open: dictEnvironOpen, pattern: false }],
   ['unix', { open: (ctx) => dictUnixOpen(ctx), pattern: false }],
   ['nis', { open: dictNisOpen, pattern: false }],
+  ['unionmap', { open: dictUnionmapOpen, pattern: false }],
+  ['pipemap', { open: dictPipemapOpen, pattern: false }],
 ]);
 
 /** Postfix table types that exist but arrive with the tables issue. */
 export const DICT_TYPES_LATER: readonly string[] = [
   'hash', 'btree', 'lmdb', 'cdb', 'dbm', 'sdbm', 'sqlite', 'pgsql', 'mysql', 'ldap',
-  'memcache', 'tcp', 'socketmap', 'unionmap', 'pipemap', 'nisplus', 'netinfo', 'randmap',
+  'memcache', 'tcp', 'socketmap', 'nisplus', 'netinfo', 'randmap',
   'internal',
 ];
 
@@ -120,7 +132,10 @@ function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: Dict
       : `unsupported dictionary type: ${type}`;
     return dictSurrogate(spec, type, false, why);
   }
-  const ctx: DictOpenContext = { spec, type, name, fold, utf8, noRegsub: opts.noRegsub, config: opts.config, owner: opts.owner };
+  const ctx: DictOpenContext = {
+    spec, type, name, fold, utf8, noRegsub: opts.noRegsub, config: opts.config, owner: opts.owner,
+    openNested: (inner) => dictOpen(inner, { ...opts, fold, utf8 }),
+  };
   try {
     const dict = kind.open(ctx);
     return utf8 ? dictUtf8(dict) : dict;

@@ -39,7 +39,7 @@ export interface Dict {
   /** "type:name" as configured. */
   readonly spec: string;
   readonly type: string;
-  /** regexp/pcre/cidr/static-like: the key is used as given, no partial-key search. */
+  /** regexp/pcre/cidr/fail (Postfix DICT_FLAG_PATTERN): asked the whole address only, never partial keys. */
   readonly pattern: boolean;
   /** null = not found; rejects with DictError when the lookup cannot be done. */
   lookup(key: string): Promise<string | null>;
@@ -59,6 +59,8 @@ export interface DictOpenContext {
   utf8: boolean;
   /** Postfix's DICT_FLAG_NO_REGSUB: regexp/pcre rules with $n are refused. */
   noRegsub?: boolean;
+  /** Open a component table with the same options (unionmap:, pipemap:). */
+  openNested?: (spec: string) => Dict;
   config?: MailConfig;
   /** The parameter that names the table, for messages. */
   owner?: string;

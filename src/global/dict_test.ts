@@ -41,6 +41,14 @@ test('fail: fails every lookup', async () => {
 test('static: answers the same text for every key, braces stripped (postmap -q)', async () => {
   assert.equal(await dictOpen('static:{ a b  c }').lookup('anything'), 'a b  c');
   assert.equal(await dictOpen('static:OK').lookup(''), 'OK');
+  assert.equal(await dictOpen('static:a}').lookup('x'), 'a}');
+  dictCacheClear();
+  const { result, lines } = await captureWarnings(() => [dictOpen('static:{a b'), dictOpen('static:{a b}c')]);
+  assert.deepEqual(lines, [
+    `warning: static:{a b is unavailable. bad static:name syntax: missing '}' in "{a b"`,
+    `warning: static:{a b}c is unavailable. bad static:name syntax: syntax error after '}' in "{a b}c"`,
+  ]);
+  for (const d of result) await assert.rejects(d.lookup('x'), DictError);
 });
 
 test('inline: short and long forms, folding, duplicates (checked with postmap -q)', async () => {

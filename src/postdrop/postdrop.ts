@@ -121,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
       ...hashOptions(config),
     });
   } catch (err) {
-    return msgFatal(`uid=${uid}: create file ${join(MAIL_QUEUE.MAILDROP, '...')}: ${(err as Error).message}`);
+    return msgFatal(`mail_queue_enter: create file in ${join(queueDir, MAIL_QUEUE.MAILDROP)}: ${(err as Error).message}`);
   }
   msgVerbose(`open ${stream.path}`);
   // A fatal error or a signal removes the unfinished file (Postfix postdrop_sig).

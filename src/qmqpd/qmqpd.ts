@@ -69,12 +69,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function qmqpdService(stream: Duplex, config: MailConfig, opts: QmqpdOptions = {}): Promise<void> {
   const sock = stream as Partial<Socket>;
   const arrival = Date.now();
+  // Take the stream over before anything else: under master it arrives flowing.
+  const timeoutMs = config.getTime('qmqpd_timeout') * 1000;
+  const reader = new NetstringReader(stream, timeoutMs);
   const peer = opts.peer ?? (await qmqpdPeer(sock.remoteAddress, sock.remotePort, config.getBool('qmqpd_client_port_logging')));
   msgInfo(`connect from ${peer.namaddr}`);
   const clients = opts.clients ?? namadrListFromConfig(config, 'qmqpd_authorized_clients');
-  const timeoutMs = config.getTime('qmqpd_timeout') * 1000;
   const errorDelayMs = config.getTime('qmqpd_error_delay') * 1000;
-  const reader = new NetstringReader(stream, timeoutMs);
   const s: QmqpSession = { config, peer, queueId: null, where: null, err: CLEANUP_STAT.OK, whyRejected: '', arrival, sender: '', recipient: null, rcptCount: 0 };
   const reply = async (log: boolean, code: string, text: string): Promise<void> => {
     let status = code;
@@ -163,13 +164,14 @@ async function receive(s: QmqpSession, reader: NetstringReader, reply: (log: boo
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let clients: NamadrList | undefined;
   return singleServerMain(argv, {
     programName: 'qmqpd',
     preInit(ctx) {
-      namadrListFromConfig(ctx.config, 'qmqpd_authorized_clients');
+      clients = namadrListFromConfig(ctx.config, 'qmqpd_authorized_clients');
     },
     async service(stream: Socket, ctx: ServiceContext) {
-      await qmqpdService(stream, ctx.config);
+      await qmqpdService(stream, ctx.config, { clients });
     },
   });
 }

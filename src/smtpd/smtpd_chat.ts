@@ -11,8 +11,9 @@
  * smtpd_error_sleep_time when the session's error count has reached
  * smtpd_soft_error_limit, appends smtpd_reject_footer to 4xx/5xx
  * replies, turns a reply with embedded "\r\n" into a multi-line reply,
- * turns 5xx into 4xx under soft_bounce, drops the enhanced status code
- * when ENHANCEDSTATUSCODES is discarded, and marks the session for
+ * turns 5xx into 4xx under soft_bounce (enhanced status codes stay
+ * even when ENHANCEDSTATUSCODES is discarded, as in Postfix 3.7), and
+ * marks the session for
  * hangup after a 421 or 521 reply. Writes wait for the socket to drain
  * (never more than one reply batch is buffered) within smtpd_timeout.
  *
@@ -55,6 +56,8 @@ export interface QueryResult {
 }
 
 const LF = 0x0a;
+/** Replies collected for a pipelining client are written once they reach this size. */
+export const CHAT_OUTPUT_LIMIT = 64 * 1024;
 const SMTP_REPLY = /^([245]\d\d)([ -])(?:([245]\.\d{1,3}\.\d{1,3})( |$))?/;
 
 export class SmtpdChat {
@@ -63,9 +66,8 @@ export class SmtpdChat {
   readonly #state: SmtpdState;
   readonly #opts: ChatOptions;
   #pending: string[] = [];
+  #pendingBytes = 0;
   #closed = false;
-  /** Set when ENHANCEDSTATUSCODES is not announced to this client. */
-  stripEnhanced = false;
   /** Session must end after the current command (421/521 replies). */
   hangup = false;
 
@@ -88,6 +90,7 @@ export class SmtpdChat {
       await new Promise((r) => setTimeout(r, this.#opts.errorSleepMs));
     }
     this.replyNow(text);
+    if (this.#pendingBytes >= CHAT_OUTPUT_LIMIT) await this.flush();
   }
 
   /** reply() without the error sleep (greeting, internal use). */
@@ -102,8 +105,8 @@ export class SmtpdChat {
         if (line[4] === '5') line = `${line.slice(0, 4)}4${line.slice(5)}`;
       }
       if (i < lines.length - 1 && line.length >= 4) line = `${line.slice(0, 3)}-${line.slice(4)}`;
-      if (this.stripEnhanced) line = line.replace(SMTP_REPLY, (m, code: string, sep: string, dsn?: string) => (dsn ? `${code}${sep}` : m));
       this.#pending.push(line, '\r\n');
+      this.#pendingBytes += line.length + 2;
     }
     if (text.startsWith('421') || text.startsWith('521')) this.hangup = true;
   }
@@ -113,6 +116,7 @@ export class SmtpdChat {
     if (this.#pending.length === 0) return;
     const data = this.#pending.join('');
     this.#pending = [];
+    this.#pendingBytes = 0;
     if (this.#closed || this.#out.destroyed) throw new SmtpdIoError('eof');
     const ok = this.#out.write(data, 'utf8');
     if (ok) return;

@@ -176,9 +176,9 @@ export async function mailCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<bool
     }
   }
   if (!st.standAlone) st.rewriteContext = await smtpdRewriteContext(s);
-  const now = Date.now();
-  s.arrival = { sec: Math.floor(now / 1000), usec: (now % 1000) * 1000 };
-  st.arrivalTime = now;
+  const usec = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  s.arrival = { sec: Math.floor(usec / 1e6), usec: usec % 1e6 };
+  st.arrivalTime = Math.floor(usec / 1000);
   st.sender = sender;
   st.smtputf8 = smtputf8;
   st.dsnEnvid = envid;

@@ -26,6 +26,7 @@
  * Postfix's log lines as above. An unexpected exception ends the session
  * with a warning and the disconnect line (never the process).
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { msgInfo, msgWarn } from '../util/msg.js';
 import { LineReader } from '../util/line_reader.js';
@@ -252,6 +253,8 @@ export async function smtpdSession(server: SmtpdServer, stream: Duplex, opts: Sm
     smtputf8: server.smtputf8Enable,
   });
   const s = new SmtpdSession(server, state, chat, reader, stream);
+  // Replies are whole and flushed only when the client must wait: no Nagle delay.
+  (stream as Partial<Socket>).setNoDelay?.(true);
   state.setEarlyInputProbe(() => reader.hasBufferedInput());
   msgInfo(`connect from ${state.namaddr}`);
   s.xclientAllowed = !state.standAlone && server.xclientHosts.match(state.name, state.addr);

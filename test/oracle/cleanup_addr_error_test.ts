@@ -121,7 +121,9 @@ before(async () => {
   }
   oracle = makeOracleConfig({
     prefix: 'postern-cleanup-addr-error-',
-    ownedDirs: ['data'],
+    // A foreground master (no "postfix start" and its checks) needs these made.
+    queueDirs: ['pid'],
+    ownedDirs: ['queue/private', 'queue/public', 'queue/incoming', 'data'],
     main: {
       ...ORACLE_MAIN_BASE,
       myorigin: 'origin.example',
@@ -136,7 +138,7 @@ before(async () => {
     },
     master,
   });
-  await oracle.start();
+  await oracle.startMaster(join(oracle.queueDir, 'private', 'rewrite'));
   // The bad-parameter cleanups die while starting: a connection to their
   // socket is enough to make master start one. The sockets are closed in after().
   configSockets = await Promise.all(CONFIG_CASES.map((c) => connectWhenReady(join(oracle.queueDir, 'public', `c_${c.id}`))));

@@ -78,6 +78,7 @@ const MAIN: Record<string, string> = {
   sender_bcc_maps: 'inline:{ boss@origin.example=archive-boss@remote.example }',
   recipient_bcc_maps: 'texthash:$config_directory/recipient_bcc',
   always_bcc: 'always@origin.example',
+  in_flow_delay: '0s',
   header_checks: 'regexp:$config_directory/header_checks',
 };
 

@@ -64,13 +64,16 @@ before(async () => {
   );
   oracle = makeOracleConfig({
     prefix: 'postern-cleanup-addr-remote-',
-    ownedDirs: ['data'],
+    // A foreground master (no "postfix start" and its checks) needs these made.
+    queueDirs: ['pid'],
+    ownedDirs: ['queue/private', 'queue/public', 'queue/incoming', 'queue/hold', 'data'],
     main: {
       ...ORACLE_MAIN_BASE,
       myorigin: 'origin.example',
       mydomain: 'origin.example',
       inet_protocols: 'ipv4',
       mynetworks: '127.0.0.0/8',
+      in_flow_delay: '0s',
       smtpd_peername_lookup: 'no',
       // No proxymap, anvil or local recipient checks in this instance.
       local_recipient_maps: '',
@@ -95,7 +98,7 @@ before(async () => {
     ],
   });
   writeFileSync(join(oracle.confDir, 'header_checks'), '/^Subject: remote case/ HOLD\n');
-  await oracle.start();
+  await oracle.startMaster(join(oracle.queueDir, 'private', 'rewrite'));
   for (const p of ports) {
     const message = `${HEADERS.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\nSubject: remote case ${p.name}\r\n\r\nbody\r\n`;
     let r = await runSmtplib({ port: p.port, from: SENDER, to: RECIPIENTS, message, ehlo: 'client.example' });

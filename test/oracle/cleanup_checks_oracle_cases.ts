@@ -288,6 +288,15 @@ export const CASES: ChecksCase[] = [
     expect: /^250 incoming[^]*info: body --q/,
   },
   {
+    name: 'lines longer than line_length_limit arrive in pieces, body checks stop at the size limit',
+    headers: [`Subject: long ${'s'.repeat(2100)}`, `X-Long: ${'m'.repeat(2500)}`, `X-Pcre: tail ${'t'.repeat(2040)}`],
+    body: [`${'c'.repeat(2048)}--piece`, `limit-probe ${'d'.repeat(5000)}`, 'pcre-body 7'],
+    rcpts: R1,
+    sendmail: true,
+    // The body pieces after the first lie beyond body_checks_size_limit (400): only the header is logged.
+    expect: /^250 incoming\n[^\n]*: pcre saw tail$/,
+  },
+  {
     name: 'message_strip_characters',
     headers: ['Subject: strip # these ##'],
     body: ['body # line', '#'],

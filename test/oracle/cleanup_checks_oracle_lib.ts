@@ -33,8 +33,8 @@ import { freePort } from '../lib/proc.js';
 
 /** Bound on cleanup finishing one message. */
 export const MESSAGE_WAIT_MS = 10_000;
-/** How long the log must stay unchanged before a sendmail message counts as done. */
-export const LOG_SETTLE_MS = 150;
+/** How long the log must stay unchanged after cleanup finished a sendmail message (postlogd may lag). */
+export const LOG_SETTLE_MS = 100;
 
 export type CleanupService = 'cleanup' | 'cleanup2' | 'cleanup3';
 
@@ -116,6 +116,15 @@ async function poll<T>(what: string, fn: () => T | null | undefined | false, ms:
     if (v) return v;
     assert.ok(Date.now() < deadline, `timed out waiting for ${what}\n${o.readLog()}`);
     await new Promise((r) => setTimeout(r, FAST_POLL_MS));
+  }
+}
+
+/** Postfix marks a finished queue file with the owner execute bit (MAIL_QUEUE_STAT_READY). */
+function fileReady(path: string): boolean {
+  try {
+    return (statSync(path).mode & 0o100) !== 0;
+  } catch {
+    return false;
   }
 }
 
@@ -266,9 +275,9 @@ export async function submitSendmail(c: ChecksOracle, sender: string, rcpts: str
   await poll(
     `cleanup of ${queueId}`,
     () =>
-      existsSync(join(o.queueDir, 'incoming', queueId)) ||
-      existsSync(join(o.queueDir, 'hold', queueId)) ||
-      new RegExp(`${queueId}: discard: `).test(logSince(o, before)),
+      fileReady(join(o.queueDir, 'incoming', queueId)) ||
+      fileReady(join(o.queueDir, 'hold', queueId)) ||
+      (new RegExp(`${queueId}: discard: `).test(logSince(o, before)) && !existsSync(join(o.queueDir, 'incoming', queueId))),
     MESSAGE_WAIT_MS,
     o,
   );

@@ -106,7 +106,6 @@ function pushLine(recs: Rec[], l: string | Buffer): void {
 }
 
 const NOHDR_BODY = lines('\nbody only');
-const EXT = CLEANUP_FLAG.MASK_EXTERNAL;
 
 export const CASES: Case[] = [
   { name: 'complete message, remote context', records: message() },
@@ -127,7 +126,7 @@ export const CASES: Case[] = [
   { name: 'folded header lines', records: message({ lines: lines('Subject: one\n two\n\tthree\nFrom: a@example.org\nX-Thing : spaced\n\nb') }) },
   { name: '8-bit header and body', records: message({ lines: [Buffer.from('Subject: caf\xe9', 'latin1'), 'From: a@example.org', '', Buffer.from('na\xefve \xe2\x82\xac', 'latin1')] }) },
   { name: 'headers only, no body', records: message({ lines: lines('From: a@example.org\nSubject: s') }) },
-  { name: 'no content at all', records: message({ lines: [], received: false }) },
+  { name: 'no content at all (so no Received: either)', records: message({ lines: [], received: false }) },
   { name: 'no Received: header', records: message({ received: false }) },
   { name: 'no recipients', records: message({ recipients: [] }), expectStatus: CLEANUP_STAT.RCPT },
   { name: 'duplicate recipients', records: message({ recipients: ['a@example.com', 'b@example.com', 'a@example.com', 'A@Example.COM'] }) },
@@ -170,7 +169,7 @@ export const CASES: Case[] = [
   { name: 'header_size_limit: one long line cut', service: 'cleanup_hdr', records: message({ lines: ['From: a@example.org', `X-Long: ${'v'.repeat(3000)}`, 'Subject: after', '', 'b'] }) },
   { name: 'VERP delimiters', records: message({ envelopeExtra: [[REC_TYPE.VERP, '+=']] }) },
   { name: 'bad VERP delimiters ignored', records: message({ envelopeExtra: [[REC_TYPE.VERP, 'xy']] }) },
+  { name: 'large message (about 300 KB) and many recipients', records: message({ recipients: Array.from({ length: 300 }, (_, i) => `r${i}@example.com`), lines: ['From: a@example.org', '', ...Array.from({ length: 4000 }, (_, i) => `line ${i} ${'q'.repeat(70)}`)] }) },
   { name: 'header_checks off without FILTER', service: 'cleanup_hbc', flags: CLEANUP_FLAG.MAP_OK, records: message({ lines: ['From: a@example.org', 'X-Reject: 1', '', 'BODY-REJECT'] }) },
 ];
 
-void EXT;

@@ -2,8 +2,8 @@
  * dict_postmap_test - differential test of the table types against the real postmap -q
  *
  * What it does: opens each fixture table (src/global/testdata/
- * dict_oracle.{regexp,pcre,cidr,texthash}, plus inline:, static: and
- * unix: specs) with dictOpen(), looks up every key of dict_oracle_keys.ts,
+ * dict_oracle.{regexp,pcre,cidr,texthash}, plus inline:, static:,
+ * unix:, unionmap: and pipemap: specs) with dictOpen(), looks up every key of dict_oracle_keys.ts,
  * and runs the real Postfix `postmap -c DIR -q - type:name` over the
  * same keys in one batch; each result (value or not found) must be
  * equal. The fixtures hold deliberate mistakes (bad patterns, unknown
@@ -105,5 +105,9 @@ test('inline: table agrees with postmap -q', () =>
 test('inline: later duplicates replace earlier ones as in postmap', () => compare('inline:{a.b=one, A.B=two, user=x, User=y}', 2));
 test('static: table agrees with postmap -q', () => compare('static:{ text with  spaces }'));
 test('static: bare form agrees with postmap -q', () => compare('static:OK'));
+test('unionmap: agrees with postmap -q', () =>
+  compare(`unionmap:{ inline:{a=1, b=2, user@example.com=u}, inline:{ a=3 }, regexp:${fixture('regexp')}, cidr:${fixture('cidr')} }`));
+test('pipemap: agrees with postmap -q', () =>
+  compare(`pipemap:{ regexp:${fixture('regexp')}, inline:{ example-com=ex, pm=postmaster, alt\ b=x }, texthash:${fixture('texthash')} }`, 1));
 test('unix:passwd.byname agrees with postmap -q', () => compare('unix:passwd.byname', 3));
 test('unix:group.byname agrees with postmap -q', () => compare('unix:group.byname', 3));

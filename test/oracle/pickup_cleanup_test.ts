@@ -167,13 +167,17 @@ interface Outcome {
 const outcomes: Outcome[] = CASES.map(() => ({}));
 let oursLog: string[] = [];
 
-/** Maps the queue files made since `before` to their case by the unique recipient. */
-async function assign(queueDir: string, before: string[], side: keyof Outcome): Promise<void> {
-  const want = CASES.filter((c) => c.good).length;
+/**
+ * Maps the queue files made since `before` to their case by the unique
+ * recipient; with `ids`, only the files of those queue IDs (the others
+ * belong to the other pickup, which ran at the same time).
+ */
+async function assign(queueDir: string, before: string[], side: keyof Outcome, want: number, ids?: (id: string) => boolean): Promise<void> {
   let files: string[] = [];
-  await waitUntil(() => (files = incoming(queueDir).filter((f) => !before.includes(f))).length >= want, WAIT_MS);
+  const fresh = (): string[] => incoming(queueDir).filter((f) => !before.includes(f) && (!ids || ids(f.slice(f.lastIndexOf('/') + 1))));
+  await waitUntil(() => (files = fresh()).length >= want, WAIT_MS);
   // cleanup drops the files of sessions that were given up.
-  await waitUntil(() => (files = incoming(queueDir).filter((f) => !before.includes(f))).length === want, WAIT_MS);
+  await waitUntil(() => (files = fresh()).length === want, WAIT_MS);
   assert.equal(files.length, want, `${side}: queue files ${files.join(' ')}\n${real.readLog()}`);
   for (const f of files) {
     const text = await postcat(f);
@@ -190,26 +194,27 @@ function placeAll(queueDir: string): string[] {
 }
 
 async function runAll(): Promise<void> {
-  // The real pickup takes every file in one scan.
+  const good = CASES.filter((c) => c.good).length;
+  // The real pickup (one scan for every file) and ours, both to the real cleanup, at the same time.
   const realBefore = incoming(real.queueDir);
   const realPaths = placeAll(real.queueDir);
+  const paths = placeAll(stage);
+  logs.length = 0;
   const kick = await real.run('/usr/sbin/postkick', ['-c', real.confDir, 'public', 'pickup', 'W']);
   assert.equal(kick.status, 0, kick.stderr);
-  assert.ok(await waitUntil(() => realPaths.every((p) => !existsSync(p)), WAIT_MS), `real pickup left files\n${real.readLog()}`);
-  await assign(real.queueDir, realBefore, 'real');
-  // Ours, to the real cleanup.
-  logs.length = 0;
-  const before2 = incoming(real.queueDir);
-  const paths = placeAll(stage);
   assert.equal(await pickupScan(stageConfig, { cleanupEndpoint: join(real.queueDir, 'public', 'cleanup') }), CASES.length, logs.join('\n'));
   assert.ok(paths.every((p) => !existsSync(p)));
   oursLog = [...logs];
-  await assign(real.queueDir, before2, 'ours');
+  assert.ok(await waitUntil(() => realPaths.every((p) => !existsSync(p)), WAIT_MS), `real pickup left files\n${real.readLog()}`);
+  // Our queue IDs are in our log lines; the rest are the real pickup's.
+  const ourIds = new Set(oursLog.map((l) => /^(?:info|warning): ([0-9A-F]+): /.exec(l)?.[1]).filter((x): x is string => !!x));
+  await assign(real.queueDir, realBefore, 'real', good, (id) => !ourIds.has(id));
+  await assign(real.queueDir, realBefore, 'ours', good, (id) => ourIds.has(id));
   // Ours, to our cleanup.
   const before3 = incoming(oursQueue.queueDir);
   placeAll(stage);
   assert.equal(await pickupScan(stageConfig, { cleanupEndpoint: join(oursQueue.queueDir, 'public', 'cleanup') }), CASES.length, logs.join('\n'));
-  await assign(oursQueue.queueDir, before3, 'own');
+  await assign(oursQueue.queueDir, before3, 'own', good);
 }
 
 CASES.forEach((c, i) => {

@@ -374,6 +374,7 @@ export const CASES: OracleCase[] = [
       smtpd_relay_restrictions: '',
       smtpd_recipient_restrictions: 'check_recipient_mx_access texthash:$T/server_access, permit_mx_backup, check_relay_domains',
       smtpd_log_access_permit_actions: 'static:all',
+      smtpd_end_of_data_restrictions: 'reject',
     },
     sessions: [
       { client: c('any.test', '192.0.2.222'), helo: 'sbad.test', sender: 's@relay.test', rcpts: [relay] },
@@ -392,7 +393,7 @@ export const CASES: OracleCase[] = [
         sender: 's@relay.test',
         rcpts: ['x@backup.test', 'x@primaryself.test', 'x@sbad.test', 'x@elsewhere.example', 'known@local.test', relay],
       },
-      { client: c('relay.test', '192.0.2.227'), helo: 'h.test', sender: 's@relay.test', rcpts: ['x@elsewhere.example'] },
+      { client: c('relay.test', '192.0.2.227'), helo: 'h.test', sender: 's@relay.test', rcpts: ['x@elsewhere.example'], data: true },
     ],
   },
 ];

@@ -16,8 +16,9 @@
  * calling the checks where Postfix's smtpd.c calls smtpd_check_*. Every
  * reply of ours must equal Postfix's reply (code, enhanced code, text);
  * where we accept, Postfix must accept too; and the "QUEUEID: reject|
- * reject_warning|warn|info|hold|discard|filter|redirect|bcc: ..." lines
- * of both must be the same (queue ids normalized). A last case checks
+ * reject_warning|warn|info|hold|discard|filter|redirect|bcc|permit: ..."
+ * lines of both must be the same (queue ids normalized; "permit" lines
+ * come from smtpd_log_access_permit_actions). A last case checks
  * that a configuration without relay protection is refused with
  * Postfix's fatal message.
  *
@@ -42,9 +43,9 @@ import { freePort, waitFor, waitForPort } from '../lib/proc.js';
 import { CASES, COMMON_MAIN, DNS_ADDR, DNS_RECORDS, OPEN_RELAY_SETTINGS, type OracleCase, type OracleSession, TABLES } from './smtpd_check_oracle_cases.js';
 
 /** Bound on one SMTP exchange with the real smtpd. */
-const REPLY_MS = 10_000;
+const REPLY_MS = 20_000;
 /** How long the oracle's log may lag behind its replies. */
-const LOG_WAIT_MS = 5_000;
+const LOG_WAIT_MS = 15_000;
 const DNSMASQ = '/usr/sbin/dnsmasq';
 const ACTION_RE = /^(\S+): (reject|reject_warning|warn|info|hold|discard|filter|redirect|bcc|permit): ((?:CONNECT|EHLO|HELO|ETRN|MAIL|RCPT|DATA|END-OF-MESSAGE) from .*)$/;
 /** Replies after which the real smtpd hangs up. */

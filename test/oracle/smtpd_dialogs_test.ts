@@ -56,6 +56,7 @@ const PROFILES: Record<string, Record<string, string>> = {
   bare: { smtpd_forbid_bare_newline: 'reject', smtpd_forbid_bare_newline_exclusions: '' },
   pipelining: { smtpd_forbid_unauth_pipelining: 'yes' },
   timeout: { smtpd_timeout: '2s' },
+  early: { smtpd_delay_reject: 'no', smtpd_client_restrictions: 'reject' },
   discard: {
     smtpd_discard_ehlo_keywords: 'chunking,dsn,pipelining,size,smtputf8,etrn,vrfy,8bitmime,xclient,xforward,auth,starttls',
     smtpd_helo_required: 'yes',
@@ -79,6 +80,7 @@ const DIALOGS: Array<[string, string]> = [
   ['smtpd_pipelining.chat', 'pipelining'],
   ['smtpd_timeout.chat', 'timeout'],
   ['smtpd_discard.chat', 'discard'],
+  ['smtpd_early_reject.chat', 'early'],
 ];
 
 const VARS = { myhostname: ORACLE_MAIN_BASE.myhostname!, longline: 'a'.repeat(700), bigline: 'b'.repeat(2100), chunk1500: 'c'.repeat(1500), chunk610: 'c'.repeat(610) };
