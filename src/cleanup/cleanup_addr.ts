@@ -11,7 +11,9 @@
  *    virtual_alias_maps, sender_bcc_maps, recipient_bcc_maps and reads
  *    the class/limit parameters; throws CleanupAddrConfigError with
  *    Postfix's fatal text for a bad *_classes or
- *    propagate_unmatched_extensions value: C msgFatal()s it). Per message:
+ *    propagate_unmatched_extensions value, MatchListError for a bad
+ *    masquerade_exceptions list: C msgFatal()s them; the result is cached
+ *    per MailConfig object, later rewriters are ignored). Per message:
  *    dups = cleanupDupFilter(deps) and a ctx { queueId, flags, smtputf8 }.
  *
  * 1. cleanup_envelope.c, the sender record (REC_TYPE_FROM):
@@ -38,7 +40,7 @@
  *    expansion (MAP_OK) and the duplicate filter; then recipient_bcc_maps
  *    (BCC_OK). `address` is Postfix's state->recip (for log lines and for
  *    cleanupAddrFinish); `out` the recipients to write in order; `trace`
- *    the "expanded" DSN success notices for the trace service
+ *    the DSN notices for the trace (or, verifying, the verify) service
  *    (cleanupOutRecipient, in cleanup_map1n.ts, is cleanup_out_recipient).
  *
  * 3. cleanup_extracted.c, at the end of the extracted segment (before the
@@ -165,6 +167,8 @@ export interface CleanupAddrCtx {
   flags: number;
   /** SMTPUTF8_FLAG bits of this message; updated in place. */
   smtputf8: number;
+  /** An address verification request (Postfix DEL_REQ_FLAG_MTA_VRFY in state->tflags). */
+  mtaVerify?: boolean;
 }
 
 /** One recipient as the client sent it. */
@@ -182,8 +186,8 @@ export interface RecipientIn {
 /**
  * One recipient to write, in this order: an attribute record
  * notify=<dsnNotify> when dsnNotify is not 0, an attribute record
- * dsn_orig_rcpt=<dsnOrcpt> when dsnOrcpt is not '', the O record (orcpt;
- * '' when enable_original_recipient is off), the R record (recipient).
+ * dsn_orig_rcpt=<dsnOrcpt> when dsnOrcpt is not '', the O record (orcpt),
+ * the R record (recipient).
  */
 export interface RecipientOut {
   /** Never set by these stages (the "expanded" notice is in RecipientResult.trace). */

@@ -102,7 +102,16 @@ test('virtual expansion of a NOTIFY=SUCCESS recipient: an "expanded" notice, SUC
   const d = deps({ virtual_alias_maps: 'inline:{ {l@origin.example=a@remote.example, b@remote.example}, one@origin.example=one@origin.example }' });
   const r = await cleanupAddrRecipient(d, ctxOf(), cleanupDupFilter(d), rcpt('l@origin.example', DSN_NOTIFY.SUCCESS));
   assert.deepEqual(r.trace, [
-    { dsnNotify: DSN_NOTIFY.SUCCESS, dsnOrcpt: 'rfc822;l@origin.example', orcpt: 'l@origin.example', recipient: 'l@origin.example', action: 'expanded', status: '2.0.0', text: 'alias expanded' },
+    {
+      dsnNotify: DSN_NOTIFY.SUCCESS,
+      dsnOrcpt: 'rfc822;l@origin.example',
+      orcpt: 'l@origin.example',
+      recipient: 'l@origin.example',
+      service: 'trace',
+      action: 'expanded',
+      status: '2.0.0',
+      text: 'alias expanded',
+    },
   ]);
   assert.deepEqual(r.out.map((o) => o.dsnNotify), [DSN_NOTIFY.NEVER, DSN_NOTIFY.NEVER]);
   const mixed = await cleanupAddrRecipient(d, ctxOf(), cleanupDupFilter(d), rcpt('l@origin.example', DSN_NOTIFY.SUCCESS | DSN_NOTIFY.FAILURE, 'rfc822;orig@x'));
@@ -112,6 +121,16 @@ test('virtual expansion of a NOTIFY=SUCCESS recipient: an "expanded" notice, SUC
   ]);
   const self = await cleanupAddrRecipient(d, ctxOf(), cleanupDupFilter(d), rcpt('one@origin.example', DSN_NOTIFY.SUCCESS));
   assert.deepEqual(self.trace, [], 'an address that maps to itself is not "expanded"');
+});
+
+test('address verification: a recipient that expands to several is "deliverable", nothing is written', async () => {
+  const d = deps({ virtual_alias_maps: 'inline:{ {l@origin.example=a@remote.example, b@remote.example}, one@origin.example=two@remote.example }' });
+  const ctx = { ...ctxOf(), mtaVerify: true };
+  const r = await cleanupAddrRecipient(d, ctx, cleanupDupFilter(d), rcpt('l@origin.example'));
+  assert.deepEqual(r.out, []);
+  assert.deepEqual(r.trace.map((t) => [t.service, t.action, t.text]), [['verify', 'deliverable', 'aliased to multiple recipients']]);
+  const single = await cleanupAddrRecipient(d, ctx, cleanupDupFilter(d), rcpt('one@origin.example'));
+  assert.deepEqual(single.out.map((o) => o.recipient), ['two@remote.example']);
 });
 
 test('duplicates: same DSN attributes and original recipient only (case-insensitive); enable_original_recipient=no compares the recipient alone', async () => {
@@ -124,7 +143,7 @@ test('duplicates: same DSN attributes and original recipient only (case-insensit
   const off = deps({ enable_original_recipient: 'no' });
   const dups2 = cleanupDupFilter(off);
   const first = await cleanupAddrRecipient(off, ctxOf(), dups2, rcpt('a@remote.example', DSN_NOTIFY.FAILURE));
-  assert.equal(first.out[0]!.orcpt, '');
+  assert.equal(first.out[0]!.orcpt, 'a@remote.example', 'the O record is still written');
   assert.equal((await cleanupAddrRecipient(off, ctxOf(), dups2, rcpt('A@REMOTE.example'))).out.length, 0);
 });
 

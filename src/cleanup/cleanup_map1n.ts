@@ -15,9 +15,13 @@
  * member, a result longer than virtual_alias_address_length_limit.
  *
  * cleanupOutRecipient() is cleanup_out_recipient.c: the expansion of one
- * recipient (flag MAP_OK), then the message's duplicate filter; a
- * NOTIFY=SUCCESS recipient that expanded into something else yields an
- * "expanded" trace notice and loses SUCCESS (NEVER when nothing is left).
+ * recipient (flag MAP_OK), then the message's duplicate filter (whose key
+ * leaves out the DSN attributes and original recipient when
+ * enable_original_recipient is off; the O record is written either way);
+ * a NOTIFY=SUCCESS recipient that expanded into something else yields an
+ * "expanded" trace notice and loses SUCCESS (NEVER when nothing is left);
+ * in an address verification request a recipient that expands into
+ * several addresses is reported "deliverable" and not written.
  *
  * What it does not do: write records or talk to the trace service.
  *
@@ -42,11 +46,18 @@ import { ALIAS_EXPANSION_ERROR, CleanupAddrError, mailAddrMap, sameAddress } fro
 /** Postfix DSN_NOTIFY bits (dsn_mask.h). */
 export const DSN_NOTIFY = { NEVER: 1 << 0, SUCCESS: 1 << 1, FAILURE: 1 << 2, DELAY: 1 << 3 } as const;
 
-/** A DSN success notice Postfix appends to the trace log (action "expanded", 2.0.0 "alias expanded"). */
+/**
+ * A DSN notice cleanup_out_recipient makes: "expanded" (2.0.0 alias
+ * expanded) for the trace log when a NOTIFY=SUCCESS recipient expanded,
+ * or, in an address verification request (ctx.mtaVerify), "deliverable"
+ * (2.0.0 aliased to multiple recipients) for the verify service when the
+ * recipient expanded into several addresses, none of which is written.
+ */
 export interface TraceNotice extends RecipientOut {
-  action: 'expanded';
+  service: 'trace' | 'verify';
+  action: 'expanded' | 'deliverable';
   status: '2.0.0';
-  text: 'alias expanded';
+  text: 'alias expanded' | 'aliased to multiple recipients';
 }
 
 /** How much of an over-long result the warning shows (Postfix %.300s). */
@@ -102,15 +113,19 @@ export async function cleanupMap1nInternal(deps: CleanupAddrDeps, ctx: CleanupAd
 /** cleanup_out_recipient: virtual alias expansion and the duplicate filter. */
 export async function cleanupOutRecipient(deps: CleanupAddrDeps, ctx: CleanupAddrCtx, dups: DupFilter, r: RecipientOut): Promise<{ out: RecipientOut[]; trace: TraceNotice[] }> {
   const enableOrcpt = deps.settings.enableOriginalRecipient;
-  const orcpt = enableOrcpt ? r.orcpt : '';
+  const orcpt = r.orcpt;
   const out: RecipientOut[] = [];
   const trace: TraceNotice[] = [];
   let dsnNotify = r.dsnNotify;
   let list = [r.recipient];
   if ((ctx.flags & CLEANUP_FLAG.MAP_OK) !== 0 && deps.maps.virtualAlias) {
     list = await cleanupMap1nInternal(deps, ctx, r.recipient, deps.maps.virtualAlias);
+    if (list.length > 1 && ctx.mtaVerify) {
+      const text = 'aliased to multiple recipients';
+      return { out, trace: [{ dsnNotify, dsnOrcpt: r.dsnOrcpt, orcpt, recipient: r.recipient, service: 'verify', action: 'deliverable', status: '2.0.0', text }] };
+    }
     if (dsnNotify & DSN_NOTIFY.SUCCESS && (list.length > 1 || list[0] !== r.recipient)) {
-      trace.push({ dsnNotify, dsnOrcpt: r.dsnOrcpt, orcpt, recipient: r.recipient, action: 'expanded', status: '2.0.0', text: 'alias expanded' });
+      trace.push({ dsnNotify, dsnOrcpt: r.dsnOrcpt, orcpt, recipient: r.recipient, service: 'trace', action: 'expanded', status: '2.0.0', text: 'alias expanded' });
       dsnNotify = dsnNotify === DSN_NOTIFY.SUCCESS ? DSN_NOTIFY.NEVER : dsnNotify & ~DSN_NOTIFY.SUCCESS;
     }
   }

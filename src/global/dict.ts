@@ -13,10 +13,11 @@
  * as Postfix does.
  * Types: inline, static, fail, texthash, regexp, pcre, cidr, environ,
  * unix (passwd.byname, group.byname), nis (as on a host without NIS:
- * finds nothing), unionmap, pipemap, and proxy:TYPE:NAME, which opens TYPE:NAME in this
- * process (what proxymap would answer; the proxymap service itself
- * comes later). hash:, btree:, lmdb: and the other Postfix types are
- * recognised and answer "unsupported table type" until the tables issue.
+ * finds nothing), unionmap, pipemap, and proxy:TYPE:NAME, which opens
+ * TYPE:NAME in this process (what proxymap would answer; the proxymap
+ * service itself comes later). hash:, btree:, lmdb: and the other
+ * Postfix types are recognised and answer "unsupported table type"
+ * until the tables issue.
  *
  * Text convention: keys and results are byte strings, one character per
  * byte (decode with 'latin1'), like addresses and headers everywhere in

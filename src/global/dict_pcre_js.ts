@@ -167,9 +167,12 @@ class Translator extends PcreLexer {
     if (c === '>') this.refuse('atomic groups (?>...)');
     if (c === '|') this.refuse('branch reset groups (?|...)');
     if (c === '(') this.refuse('conditional groups (?(...)...)');
-    if (c === 'R' || c === '&' || (c !== undefined && /[0-9]/.test(c)) || ((c === '+' || c === '-') && /[0-9]/.test(s[this.pos + 1] ?? '')) || (c === 'P' && (s[this.pos + 1] === '>' || s[this.pos + 1] === '='))) {
-      this.refuse('recursion and subroutine calls');
-    }
+    const after = s[this.pos + 1] ?? '';
+    const call =
+      c === 'R' || c === '&' || /^[0-9]$/.test(c ?? '') ||
+      ((c === '+' || c === '-') && /^[0-9]$/.test(after)) ||
+      (c === 'P' && (after === '>' || after === '='));
+    if (call) this.refuse('recursion and subroutine calls');
     if (c === 'C') this.refuse('callouts (?C...)');
     // Option setting: (?imsxU-imsxU) or (?imsxU-imsxU: ... ) or (?^...).
     const opt = /^(\^?)([A-Za-z]*)(?:-([A-Za-z]*))?([:)])/.exec(s.slice(this.pos));

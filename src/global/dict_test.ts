@@ -117,3 +117,21 @@ test('unix:, proxy: and nis: (formats as postmap -q shows them)', async (t) => {
   assert.equal(await result[0]!.lookup('root'), null);
   await assert.rejects(result[1]!.lookup('root'), DictError);
 });
+
+test('unionmap: and pipemap: (results as postmap -q shows them)', async () => {
+  dictCacheClear();
+  const u = dictOpen('unionmap:{inline:{a=, b=x}, inline:{a=2, b=}, inline:{c=}}');
+  assert.equal(await u.lookup('A'), '2');
+  assert.equal(await u.lookup('b'), 'x,');
+  assert.equal(await u.lookup('c'), null);
+  assert.equal(await u.lookup('d'), null);
+  const p = dictOpen('pipemap:{inline:{a=x, b=y, c=}, inline:{x=final, y=, =z}}');
+  assert.equal(await p.lookup('a'), 'final');
+  assert.equal(await p.lookup('b'), '');
+  assert.equal(await p.lookup('c'), 'z');
+  assert.equal(await p.lookup('d'), null);
+  const { result, lines } = await captureWarnings(() => dictOpen('unionmap:{}'));
+  assert.deepEqual(lines, ['warning: unionmap:{} is unavailable. bad syntax: "unionmap:{}"; need "unionmap:{type:name...}"']);
+  await assert.rejects(result.lookup('a'), DictError);
+  await captureWarnings(() => assert.rejects(dictOpen('unionmap:{inline:{a=1}, fail:x}').lookup('a'), DictError));
+});

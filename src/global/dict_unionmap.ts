@@ -39,13 +39,14 @@ export function dictUnionmapOpen(ctx: DictOpenContext): Dict {
     pattern: dicts.every((d) => d.pattern),
     lookup: async (key) => {
       const folded = foldKey(key, ctx.fold, ctx.utf8);
-      let out: string | null = null;
+      let out = '';
       for (const d of dicts) {
         const v = await d.lookup(folded);
-        // As Postfix: a comma goes before a result only when text is already there.
-        if (v !== null) out = out ? `${out},${v}` : v;
+        // As Postfix: a comma goes before a result only when text is
+        // already there, and an empty union is no result.
+        if (v !== null) out = out !== '' ? `${out},${v}` : v;
       }
-      return out;
+      return out !== '' ? out : null;
     },
     close: async () => {},
   };

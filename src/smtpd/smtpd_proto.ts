@@ -23,8 +23,9 @@
  * (smtpd.ts with master's skeleton).
  *
  * DIAGNOSTICS
- * Postfix's log lines as above. An unexpected exception ends the session
- * with a warning and the disconnect line (never the process).
+ * Postfix's log lines as above. An unexpected exception (a failing table
+ * or service) ends the session with a warning, "421 4.3.0 HOST Server
+ * local data error" and the disconnect line, never the process.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -283,7 +284,16 @@ export async function smtpdSession(server: SmtpdServer, stream: Duplex, opts: Sm
         s.reason = SMTPD_REASON.LOST_CONNECTION;
       }
     } else {
+      // Postfix SMTP_ERR_DATA: a local problem (table, service) ends the session politely.
       msgWarn(`${state.namaddr}: ${(err as Error).stack ?? String(err)}`);
+      const text = `421 4.3.0 ${server.myhostname} Server local data error`;
+      msgInfo(`${s.logId}: reject: ${state.where} from ${state.namaddr}: ${text}`);
+      try {
+        chat.replyNow(text);
+        await chat.flush();
+      } catch {
+        /* the client is gone */
+      }
     }
   }
   logReason(s);

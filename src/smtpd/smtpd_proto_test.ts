@@ -226,6 +226,34 @@ describe('sessions', () => {
   });
 });
 
+describe('local errors', () => {
+  it('answers 421 4.3.0 "Server local data error" when a check fails unexpectedly', async () => {
+    const ok = async (): Promise<null> => null;
+    const checks = {
+      checkClient: ok,
+      checkHelo: ok,
+      checkMail: ok,
+      checkRcpt: async (): Promise<string | null> => {
+        throw new Error('table down');
+      },
+      checkData: ok,
+      checkEod: ok,
+      checkEtrn: ok,
+      checkSize: (): null => null,
+    };
+    const srv = await startSmtpd(testConfig(BASE), { cleanupEndpoint: fc.path, checks });
+    try {
+      const { sock } = await open(srv.port);
+      const r = await talk(sock, 'EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\n', 3);
+      assert.equal(r[r.length - 1], '421 4.3.0 oracle.example Server local data error');
+      await srv.idle();
+      assert.ok(sharedLogs.includes('NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 421 4.3.0 oracle.example Server local data error'));
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('helpers', () => {
   it('escapes early input as Postfix escape()', () => {
     assert.equal(escapeBytes(Buffer.from('EHLO x\r\nA\\\x01\x7f\xff', 'latin1')), 'EHLO x\\r\\nA\\\\\\001\\177\\377');

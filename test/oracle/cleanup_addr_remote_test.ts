@@ -13,7 +13,10 @@
  * "local" context either way. header_checks HOLD keeps every message in
  * hold/. Postern's cleanupAddrSender/Recipient and cleanupRewriteHeader
  * (header context "remote" for A, null for B) must give the same
- * envelope and the same header lines.
+ * envelope and the same header lines. Port C's cleanup also has
+ * enable_original_recipient = no and duplicate_filter_limit = 1, and its
+ * message repeats recipients: the same recipient records must survive
+ * the duplicate filter, with empty original recipients.
  *
  * Needs root and the postfix package; fails loudly when either is missing.
  */
@@ -49,6 +52,7 @@ interface Port {
   port: number;
   headerContext: AddrRewriteContext | null;
   overrides: Record<string, string>;
+  recipients: string[];
 }
 
 let oracle: OracleConfig;
@@ -59,8 +63,15 @@ before(async () => {
   assert.equal(process.getuid?.(), 0, 'this oracle test runs a Postfix instance and needs root');
   assert.ok(existsSync(POSTFIX_PROGRAMS.postfix), `${POSTFIX_PROGRAMS.postfix} is missing: install the postfix package`);
   ports.push(
-    { name: 'A', port: await freePort(), headerContext: 'remote', overrides: {} },
-    { name: 'B', port: await freePort(), headerContext: null, overrides: { remote_header_rewrite_domain: '' } },
+    { name: 'A', port: await freePort(), headerContext: 'remote', overrides: {}, recipients: RECIPIENTS },
+    { name: 'B', port: await freePort(), headerContext: null, overrides: { remote_header_rewrite_domain: '' }, recipients: RECIPIENTS },
+    {
+      name: 'C',
+      port: await freePort(),
+      headerContext: 'remote',
+      overrides: { enable_original_recipient: 'no', duplicate_filter_limit: '1' },
+      recipients: ['a@remote.example', 'A@remote.example', 'b@remote.example', 'b@remote.example', 'a@remote.example'],
+    },
   );
   oracle = makeOracleConfig({
     prefix: 'postern-cleanup-addr-remote-',
@@ -89,8 +100,10 @@ before(async () => {
     master: [
       `127.0.0.1:${ports[0]!.port} inet n - n - - smtpd`,
       `127.0.0.1:${ports[1]!.port} inet n - n - - smtpd -o cleanup_service_name=cleanup_nohdr`,
+      `127.0.0.1:${ports[2]!.port} inet n - n - - smtpd -o cleanup_service_name=cleanup_noorcpt`,
       'cleanup unix n - n - 0 cleanup',
       'cleanup_nohdr unix n - n - 0 cleanup -o remote_header_rewrite_domain=',
+      'cleanup_noorcpt unix n - n - 0 cleanup -o enable_original_recipient=no -o duplicate_filter_limit=1',
       'rewrite unix - - n - - trivial-rewrite',
       'qmgr unix n - n 300 1 qmgr',
       'anvil unix - - n - 1 anvil',
@@ -101,10 +114,10 @@ before(async () => {
   await oracle.startMaster(join(oracle.queueDir, 'private', 'rewrite'));
   for (const p of ports) {
     const message = `${HEADERS.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\nSubject: remote case ${p.name}\r\n\r\nbody\r\n`;
-    let r = await runSmtplib({ port: p.port, from: SENDER, to: RECIPIENTS, message, ehlo: 'client.example' });
+    let r = await runSmtplib({ port: p.port, from: SENDER, to: p.recipients, message, ehlo: 'client.example' });
     for (let attempt = 0; !r.ok && attempt < 20 && r.error?.type === 'ConnectionRefusedError'; attempt++) {
       await new Promise((res) => setTimeout(res, 250));
-      r = await runSmtplib({ port: p.port, from: SENDER, to: RECIPIENTS, message, ehlo: 'client.example' });
+      r = await runSmtplib({ port: p.port, from: SENDER, to: p.recipients, message, ehlo: 'client.example' });
     }
     assert.ok(r.ok, `port ${p.name}: ${JSON.stringify(r.error)}\n${oracle.readLog()}`);
   }
@@ -133,8 +146,14 @@ function queuedHeader(q: QueueFile, name: string): string[] {
   return lines.slice(start, end);
 }
 
-for (const name of ['A', 'B']) {
-  test(`remote client, ${name === 'A' ? 'remote_header_rewrite_domain set: headers rewritten in the remote context' : 'remote_header_rewrite_domain empty: headers untouched'}`, async () => {
+const TITLES: Record<string, string> = {
+  A: 'remote_header_rewrite_domain set: headers rewritten in the remote context',
+  B: 'remote_header_rewrite_domain empty: headers untouched',
+  C: 'enable_original_recipient = no, duplicate_filter_limit = 1',
+};
+
+for (const name of Object.keys(TITLES)) {
+  test(`remote client, ${TITLES[name]}`, async () => {
     const p = ports.find((x) => x.name === name)!;
     const q = held.get(name);
     assert.ok(q, `message ${name} was not held`);
@@ -143,9 +162,12 @@ for (const name of ['A', 'B']) {
     const ctx = { queueId: 'QID', flags: CLEANUP_FLAG.MASK_EXTERNAL, smtputf8: 0 };
     const dups = cleanupDupFilter(deps);
     assert.equal((await cleanupAddrSender(deps, ctx, dups, SENDER)).sender, q.sender);
-    const rcpts: string[] = [];
-    for (const r of RECIPIENTS) rcpts.push(...(await cleanupAddrRecipient(deps, ctx, dups, { recipient: r, orcpt: r, dsnOrcpt: '', dsnNotify: 0 })).out.map((o) => o.recipient));
-    assert.deepEqual(rcpts, q.recipients.map((r) => r.address));
+    const rcpts: Array<[string, string]> = [];
+    for (const r of p.recipients) {
+      const out = (await cleanupAddrRecipient(deps, ctx, dups, { recipient: r, orcpt: r, dsnOrcpt: '', dsnNotify: 0 })).out;
+      rcpts.push(...out.map((o): [string, string] => [o.recipient, o.orcpt]));
+    }
+    assert.deepEqual(rcpts, q.recipients.map((r): [string, string] => [r.address, r.original ?? '']));
     for (const [h, value] of HEADERS) {
       const r = await cleanupRewriteHeader(deps, { ...ctx, headerRewriteContext: p.headerContext }, `${h}: ${value}`);
       const lines = r.text.split('\n').map((l, i) => (i === 0 || /^[ \t]/.test(l) ? l : `\t${l}`));

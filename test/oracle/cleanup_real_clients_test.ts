@@ -10,7 +10,7 @@
  * cleanup adds them) goes to both with swaks. Both replies are
  * "250 2.0.0 Ok: queued as ID" with the id the cleanup announced, and
  * the real postcat prints the same queue file for both ids once queue
- * ids, client ports, dates and the generated Message-Id time stamp are
+ * ids, client and server ports, dates and the generated Message-Id time stamp are
  * masked (the size record too: its offsets depend on those lengths).
  * This shows that a real Postfix client speaks the cleanup protocol with
  * Postern's cleanup unchanged.
@@ -44,7 +44,18 @@ before(async () => {
     prefix: 'postern-cleanup-clients-',
     queueDirs: ['pid'],
     ownedDirs: ['queue/private', 'queue/public', 'queue/incoming', 'data'],
-    main: { ...ORACLE_MAIN_BASE, in_flow_delay: '0s', smtpd_peername_lookup: 'no' },
+    main: {
+      ...ORACLE_MAIN_BASE,
+      inet_protocols: 'ipv4',
+      mynetworks: '127.0.0.0/8',
+      in_flow_delay: '0s',
+      smtpd_peername_lookup: 'no',
+      // No proxymap, anvil or local recipient checks in this instance.
+      local_recipient_maps: '',
+      alias_maps: '',
+      smtpd_client_connection_count_limit: '0',
+      smtpd_client_connection_rate_limit: '0',
+    },
     master: [
       `127.0.0.1:${portReal} inet n - n - - smtpd`,
       `127.0.0.1:${portOurs} inet n - n - - smtpd -o cleanup_service_name=pcleanup`,
@@ -99,7 +110,7 @@ async function dump(id: string): Promise<string> {
     .join('QUEUEID')
     .replace(/^message_size: .*$/m, 'message_size: MASKED')
     .replace(/^(message_arrival_time|create_time): .*$/gm, '$1: MASKED')
-    .replace(/client_port=\d+/g, 'client_port=PORT')
+    .replace(/(client|server)_port=\d+/g, '$1_port=PORT')
     .replace(/\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)/g, 'DATE')
     .replace(/<\d{14}\.QUEUEID@/g, '<STAMP.QUEUEID@');
 }

@@ -34,7 +34,7 @@ import { pickupScan } from '../../src/pickup/pickup.js';
 import { cleanupService } from '../../src/cleanup/cleanup.js';
 import { msgSetSinks } from '../../src/util/msg.js';
 
-const WAIT_MS = 15_000;
+const WAIT_MS = 30_000;
 const FILE_TIME = 1_790_000_000;
 
 type Rec = [string, string | Buffer];

@@ -33,7 +33,7 @@ import { cleanupService } from '../../src/cleanup/cleanup.js';
 import { qmqpdService } from '../../src/qmqpd/qmqpd.js';
 import { msgSetSinks } from '../../src/util/msg.js';
 
-const WAIT_MS = 8_000;
+const WAIT_MS = 30_000;
 const REPLY_MAX = 4096;
 
 /** The netstring encoder of this test's QMQP client. */

@@ -67,7 +67,7 @@ const CASES: Case[] = [
 ];
 
 /** Cases run this many at a time (each has its own pair of configurations). */
-const CONCURRENCY = 8;
+const CONCURRENCY = 4;
 
 interface Side {
   result: CommandResult;
