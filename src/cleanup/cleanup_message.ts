@@ -46,7 +46,8 @@ import { REC_TYPE } from '../global/rec_type.js';
 import { LEX_822_SPECIALS, TOK822, Tok822 } from '../global/tok822.js';
 import { TOK822_STR, tokExternalize, tokScan } from '../global/tok822_parse.js';
 import { msgInfo, msgWarn } from '../util/msg.js';
-import { type CleanupAddrDeps, CleanupAddrError } from './cleanup_addr.js';
+import type { CleanupAddrDeps } from './cleanup_addr.js';
+import { cleanupAddrFailed } from './cleanup_out_recipient.js';
 import type { CleanupChecks } from './cleanup_checks.js';
 import { cleanupOut, cleanupOutHeader, cleanupOutText } from './cleanup_out.js';
 import { cleanupRewriteHeader } from './cleanup_rewrite.js';
@@ -169,11 +170,7 @@ export class CleanupMessage {
         );
         out = r.text;
       } catch (err) {
-        if (err instanceof CleanupAddrError) state.errs |= err.status;
-        else {
-          msgWarn(`${state.queueId}: header rewriting error: ${err instanceof Error ? err.message : String(err)}`);
-          state.errs |= CLEANUP_STAT.WRITE;
-        }
+        cleanupAddrFailed(state, err, 'header rewriting');
       }
       if ((opts.flags & HDR_OPT.DROP) === 0) cleanupOutHeader(state, out);
       return;

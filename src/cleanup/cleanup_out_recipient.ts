@@ -52,12 +52,14 @@ export function writeRecipient(state: CleanupState, r: RecipientOut): void {
   if (state.outOk()) state.rcptCount++;
 }
 
-function failed(state: CleanupState, err: unknown): void {
+/** Records an address-stage failure on the state: its status bit and, when it has one, Postfix's reason text. */
+export function cleanupAddrFailed(state: CleanupState, err: unknown, what = 'address processing'): void {
   if (err instanceof CleanupAddrError) {
     state.errs |= err.status;
+    if (err.reason !== null) state.reason = err.reason;
     return;
   }
-  msgWarn(`${state.queueId}: address processing error: ${err instanceof Error ? err.message : String(err)}`);
+  msgWarn(`${state.queueId}: ${what} error: ${err instanceof Error ? err.message : String(err)}`);
   state.errs |= CLEANUP_STAT.WRITE;
 }
 
@@ -82,7 +84,7 @@ export function cleanupAddrHooks(deps: CleanupAddrDeps): CleanupAddrHooks {
         for (const b of r.out) writeRecipient(state, b);
       } catch (err) {
         if (state.sender === null) state.sender = address;
-        failed(state, err);
+        cleanupAddrFailed(state, err);
       }
     },
     async recipient(state, address, orcpt, dsnOrcpt, dsnNotify) {
@@ -91,10 +93,11 @@ export function cleanupAddrHooks(deps: CleanupAddrDeps): CleanupAddrHooks {
         // Postfix writes the 'O' record even with enable_original_recipient = no
         // (that setting only changes the duplicate filter key).
         for (const o of r.out) writeRecipient(state, o.orcpt === '' ? { ...o, orcpt } : o);
-        if (state.recip === null) state.recip = r.address;
+        // Postfix keeps the latest recipient (its logs say to=<last>).
+        state.recip = r.address;
       } catch (err) {
-        if (state.recip === null) state.recip = address;
-        failed(state, err);
+        state.recip = address;
+        cleanupAddrFailed(state, err);
       }
     },
     async bcc(state, address) {
@@ -103,7 +106,7 @@ export function cleanupAddrHooks(deps: CleanupAddrDeps): CleanupAddrHooks {
           writeRecipient(state, o.orcpt === '' ? { ...o, orcpt: o.recipient } : o);
         }
       } catch (err) {
-        failed(state, err);
+        cleanupAddrFailed(state, err);
       }
     },
   };

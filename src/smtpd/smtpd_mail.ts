@@ -161,7 +161,10 @@ export async function mailCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<bool
   }
   const checks = st.standAlone ? null : srv.checks;
   if (checks) {
+    // Postfix logs the rejected MAIL with its sender: it is known here, not yet accepted.
+    st.sender = sender;
     const err = checks.checkSize(st, st.msgSize);
+    st.sender = null;
     if (err !== null) {
       await s.reply(err);
       return false;
