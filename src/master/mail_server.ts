@@ -9,7 +9,8 @@
  * daemon's preInit/postInit, tells master it is ready, then receives
  * clients and triggers from master and reports when each client is gone.
  * It ends the process after max_idle seconds without clients or after
- * max_use clients (unless the daemon is `resident`, like qmgr), and on
+ * max_use clients per concurrent client slot (max_use × the most clients
+ * held at once; unless the daemon is `resident`, like qmgr), and on
  * master's graceful stop (reload) it finishes current clients first.
  *
  * THE CONTRACT FOR A DAEMON
@@ -182,6 +183,16 @@ export class MailServer {
     return this.#active.size;
   }
 
+  /**
+   * max_use counts per concurrent client slot: Postfix's N processes
+   * serving N clients at once would each take max_use clients, and here
+   * one process stands for all of them, so it retires after max_use ×
+   * the most clients it held at once (exactly max_use for a process that
+   * only ever served one client at a time, as in Postfix). Starting a Node
+   * process costs ~100 ms of CPU, which Postfix's fork+exec does not.
+   */
+  #peakActive = 1;
+
   get useCount(): number {
     return this.#useCount;
   }
@@ -203,8 +214,9 @@ export class MailServer {
     msgVerbose(`${this.ctx.programName}: client ${id} (${this.#active.size} active, use ${this.#useCount})`);
     if (this.kind === 'trigger') this.#readTrigger(stream, slot);
     else this.#serveStream(stream, slot);
+    this.#peakActive = Math.max(this.#peakActive, this.#active.size);
     const maxUse = this.options.unlimitedUse ? 0 : this.ctx.config.getInt('max_use');
-    if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse) this.#retire('max_use');
+    if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse * this.#peakActive) this.#retire('max_use');
   }
 
   /** A trigger that did not come over a stream (fifo data, master wakeup). */

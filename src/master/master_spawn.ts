@@ -46,6 +46,15 @@ export interface SpawnEnv {
   onFirstUse?(rt: ServiceRuntime): void;
 }
 
+/**
+ * Node options for every worker, from POSTERN_WORKER_NODE_ARGS (space
+ * separated, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the
+ * daemons); none by default.
+ */
+export function workerNodeArgs(): string[] {
+  return (process.env.POSTERN_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export class ServiceRuntime implements WorkerOwner {
   listener: Listener | null = null;
   readonly workers = new Set<MasterWorker>();
@@ -151,7 +160,7 @@ export class ServiceRuntime implements WorkerOwner {
     let child;
     try {
       child = fork(spec.modulePath, spec.workerArgs, {
-        execArgv: [],
+        execArgv: workerNodeArgs(),
         env: { ...process.env, [ENV_MAIL_CONFIG]: this.env.configDir },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });

@@ -12,8 +12,9 @@
  * each other; that is why Postern processes may write maillog_file
  * directly instead of funnelling every record through postlogd(8).
  *
- * Before each write it compares the file at `path` with the open
- * descriptor (device and inode); when the file was renamed away or
+ * Before a write (at most once per rotationCheckMs, default one second)
+ * it compares the file at `path` with the open descriptor (device and
+ * inode); when the file was renamed away or
  * removed (log rotation, "postfix logrotate") it reopens, which creates a
  * new file. When a write would block (maillog_file = /dev/stdout on a
  * full pipe) records wait in a bounded in-memory queue
@@ -68,7 +69,12 @@ export interface LogWriterOptions {
   mode?: number;
   maxPendingBytes?: number;
   onWarning?: (text: string) => void;
+  /** How often, at most, a write first checks for rotation (default LOGWRITER_ROTATION_CHECK_MS; 0: every write). */
+  rotationCheckMs?: number;
 }
+
+/** A busy process looks for a rotated log file at most this often (a stat per record costs more than the write). */
+export const LOGWRITER_ROTATION_CHECK_MS = 1000;
 
 /*
  * O_NONBLOCK matters only for pipes and terminals (/dev/stdout): a write
@@ -136,6 +142,8 @@ export class LogWriter {
   readonly path: string;
   #mode: number;
   #maxPending: number;
+  readonly #rotationCheckMs: number;
+  #checkedAt = -Infinity;
   #onWarning: (text: string) => void;
   #fd = -1;
   #dev = 0;
@@ -149,6 +157,7 @@ export class LogWriter {
     this.path = opts.path;
     this.#mode = opts.mode ?? LOGWRITER_DEFAULT_MODE;
     this.#maxPending = opts.maxPendingBytes ?? LOGWRITER_MAX_PENDING_BYTES;
+    this.#rotationCheckMs = opts.rotationCheckMs ?? LOGWRITER_ROTATION_CHECK_MS;
     this.#onWarning = opts.onWarning ?? ((text) => process.stderr.write(`warning: ${text}\n`));
   }
 
@@ -225,6 +234,9 @@ export class LogWriter {
       this.open();
       return;
     }
+    const now = Date.now();
+    if (now - this.#checkedAt < this.#rotationCheckMs) return;
+    this.#checkedAt = now;
     let st: Stats | undefined;
     try {
       st = statSync(this.path, { throwIfNoEntry: false });

@@ -100,7 +100,7 @@ test('new file mode: given mode, before umask', (t) => {
 test('rotation: renamed away or removed, the next record creates a new file', (t) => {
   const dir = tempDir(t, 'logwriter-');
   const path = join(dir, 'maillog');
-  const lw = new LogWriter({ path });
+  const lw = new LogWriter({ path, rotationCheckMs: 0 });
   lw.write('one');
   renameSync(path, `${path}.1`);
   lw.write('two');
