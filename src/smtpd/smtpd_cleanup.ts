@@ -27,7 +27,7 @@
  * "451 4.3.0 Error: queue file write error".
  */
 import { msgInfo, msgWarn } from '../util/msg.js';
-import { cleanupOpen } from '../global/cleanup_clnt.js';
+import { CLEANUP_CLNT_BUFFER, cleanupOpen } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG, CLEANUP_STAT, cleanupStatDetail } from '../global/cleanup_user.js';
 import { MAIL_ATTR } from '../global/mail_proto.js';
 import { REC_TYPE } from '../global/rec_type.js';
@@ -111,7 +111,8 @@ export async function rcptRecords(s: SmtpdSession, rcpt: string, notify: number,
   if (notify) c.attr(MAIL_ATTR.DSN_NOTIFY, String(notify));
   c.attr(MAIL_ATTR.DSN_ORCPT, `${orcptType};${orcptAddr}`);
   c.record(REC_TYPE.RCPT, rcpt);
-  await c.drain();
+  // Records go out with the content; only a long recipient list is sent ahead (one write fewer per message).
+  if (c.buffered >= CLEANUP_CLNT_BUFFER) await c.drain();
 }
 
 /** End of envelope, PREPEND headers, Received: header. */
