@@ -36,6 +36,7 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, type Stats } 
 import { basename } from 'node:path';
 import { cleanupOpen, type CleanupSession } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG, CLEANUP_STAT, cleanupStrerror } from '../global/cleanup_user.js';
+import { inputTranspCleanup, inputTranspMask } from '../global/input_transp.js';
 import type { Endpoint } from '../global/ipc/attr_clnt.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { mailDate } from '../global/mail_date.js';
@@ -63,16 +64,6 @@ export interface PickupDeps {
   cleanupEndpoint?: Endpoint;
   /** Tests: the clock, in seconds. */
   now?: () => number;
-}
-
-/** receive_override_options applied to cleanup flags (Postfix input_transp_cleanup). */
-export function inputTranspCleanup(flags: number, overrides: string): number {
-  const words = overrides.toLowerCase().split(/[\s,]+/).filter(Boolean);
-  let f = flags;
-  if (words.includes('no_address_mappings')) f &= ~(CLEANUP_FLAG.BCC_OK | CLEANUP_FLAG.MAP_OK);
-  if (words.includes('no_header_body_checks')) f &= ~CLEANUP_FLAG.FILTER;
-  if (words.includes('no_milters')) f &= ~CLEANUP_FLAG.MILTER;
-  return f;
 }
 
 /** smtputf8_autodetect(MAIL_SRC_MASK_SENDMAIL). */
@@ -223,7 +214,7 @@ export async function pickupFile(path: string, deps: PickupDeps): Promise<Pickup
       return PICKUP_ACTION.REMOVE;
     }
     const config = deps.config;
-    let flags = inputTranspCleanup(CLEANUP_FLAG.BOUNCE | CLEANUP_FLAG.MASK_EXTERNAL, config.get('receive_override_options'));
+    let flags = inputTranspCleanup(CLEANUP_FLAG.BOUNCE | CLEANUP_FLAG.MASK_EXTERNAL, inputTranspMask(config));
     if (isRequeued(config, st)) flags &= ~CLEANUP_FLAG.MILTER;
     else flags |= smtputf8AutodetectSendmail(config);
     const opened = await cleanupOpen({

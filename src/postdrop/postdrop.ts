@@ -35,6 +35,7 @@ import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLEANUP_STAT } from '../global/cleanup_user.js';
 import { CONF_ENV_PATH, loadMailConfig, type MailConfig } from '../global/mail_conf.js';
+import { checkUserAcl } from '../global/user_acl.js';
 import { MAIL_ATTR, MAIL_ATTR_PROTO, MAIL_CLASS, TRIGGER_REQ_WAKEUP } from '../global/mail_proto.js';
 import { MAIL_QUEUE, splitQueueNames } from '../global/mail_queue.js';
 import { mailStreamFile, type MailStream } from '../global/mail_stream.js';
@@ -60,24 +61,6 @@ export function addCommandStderr(name: string): void {
       process.stderr.write(`${name}: ${severityPrefix(severity)}${text}\n`);
     },
   });
-}
-
-/** Postfix user_acl: null when `uid` may submit, else the name to report. */
-export function checkSubmitAcl(config: MailConfig, uid: number): string | null {
-  const value = config.get('authorized_submit_users');
-  const pw = getpwuid(uid);
-  const name = pw?.name ?? 'unknown';
-  let list: MatchList;
-  try {
-    list = matchListInit('authorized_submit_users', 0, value, [
-      (l, input, pattern) => (pattern.includes(':') ? l.tableLookup(pattern, input) !== undefined : input === pattern),
-    ]);
-  } catch (err) {
-    return msgFatal((err as Error).message);
-  }
-  if (list.match(name)) return null;
-  if (list.error) msgFatal(`${list.error}`);
-  return name;
 }
 
 /** Hash settings for queue paths, from main.cf. */
@@ -107,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   addCommandStderr(PROGRAM);
   msgSetVerbose(verbose);
   const uid = process.getuid?.() ?? 0;
-  const denied = checkSubmitAcl(config, uid);
+  const denied = checkUserAcl(config, uid);
   if (denied !== null) msgFatal(`User ${denied}(${uid}) is not allowed to submit mail`);
 
   const queueDir = config.get('queue_directory');

@@ -36,6 +36,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { cleanupOpen } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
+import { inputTranspCleanup, inputTranspMask } from '../global/input_transp.js';
 import type { Endpoint } from '../global/ipc/attr_clnt.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { REC_TYPE } from '../global/rec_type.js';
@@ -106,11 +107,7 @@ export async function qmqpdService(stream: Duplex, config: MailConfig, opts: Qmq
 
 async function receive(s: QmqpSession, reader: NetstringReader, reply: (log: boolean, code: string, text: string) => Promise<void>, opts: QmqpdOptions): Promise<void> {
   const config = s.config;
-  let flags: number = CLEANUP_FLAG.MASK_EXTERNAL;
-  const overrides = config.get('receive_override_options').toLowerCase().split(/[\s,]+/);
-  if (overrides.includes('no_address_mappings')) flags &= ~(CLEANUP_FLAG.BCC_OK | CLEANUP_FLAG.MAP_OK);
-  if (overrides.includes('no_header_body_checks')) flags &= ~CLEANUP_FLAG.FILTER;
-  if (overrides.includes('no_milters')) flags &= ~CLEANUP_FLAG.MILTER;
+  const flags = inputTranspCleanup(CLEANUP_FLAG.MASK_EXTERNAL, inputTranspMask(config));
   const opened = await cleanupOpen({
     queueDir: config.get('queue_directory'),
     flags,

@@ -46,7 +46,8 @@ import { isMainModule, runMain } from '../util/main_module.js';
 import { msgAddSink, msgFatal, msgSetVerbose, msgWarn, setFatalHandler, severityPrefix } from '../util/msg.js';
 import { EX, SM_MODE, parseSendmailArgs, preScanConfigDir, type SendmailArgs } from './sendmail_opts.js';
 import { submitViaPostdrop } from './sendmail_postdrop.js';
-import { senderFullName, senderLogin, submitAclDenied } from './sendmail_user.js';
+import { checkUserAcl } from '../global/user_acl.js';
+import { senderFullName, senderLogin } from './sendmail_user.js';
 import { argumentAddresses } from './sendmail_enqueue.js';
 
 /** dist/src, where the other programs live. */
@@ -107,7 +108,7 @@ async function flushQueue(config: MailConfig): Promise<number> {
 
 async function enqueue(args: SendmailArgs, config: MailConfig): Promise<number> {
   const uid = process.getuid?.() ?? 0;
-  const denied = submitAclDenied(config, uid);
+  const denied = checkUserAcl(config, uid);
   if (denied !== null) fatalStatus(EX.NOPERM, `User ${denied}(${uid}) is not allowed to submit mail`);
   let sender: string;
   if (args.sender !== null) {
@@ -202,7 +203,7 @@ export async function main(argv: string[], progName = basename(process.argv[1] ?
     case SM_MODE.USER: {
       noRecipients('stand-alone mode');
       const uid = process.getuid?.() ?? 0;
-      const denied = submitAclDenied(config, uid);
+      const denied = checkUserAcl(config, uid);
       if (denied !== null) fatalStatus(EX.NOPERM, `User ${denied}(${uid}) is not allowed to submit mail`);
       return runProgram('smtpd', ['-S', ...Array(args.verbose).fill('-v')], config);
     }

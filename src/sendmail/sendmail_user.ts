@@ -1,21 +1,18 @@
 /*
- * sendmail_user - who is submitting: login name, full name, submission ACL
+ * sendmail_user - who is submitting: login name and full name
  *
  * What it does: senderLogin() is Postfix's username() (the password file
  * name of the real uid); senderFullName() is Postfix's fullname(): the
  * NAME environment variable, else the password file's GECOS field up to
  * the first ',', ';' or '%', with each '&' replaced by the login name
- * with its first letter in upper case. submitAclDenied() applies
- * authorized_submit_users (user names, '!' negation, static:/inline:
- * tables) as Postfix's check_user_acl_byuid, so that sendmail can say
- * "not allowed" itself; postdrop enforces the same list.
+ * with its first letter in upper case. (authorized_submit_users is
+ * src/global/user_acl.ts, shared with postdrop.)
  *
  * What it does not do: look at the effective uid or any set-uid state
  * (Node programs are never set-uid), or consult NSS beyond /etc/passwd.
  *
  * DIAGNOSTICS
- * None here; a broken authorized_submit_users value is fatal (naming
- * the parameter), as in Postfix.
+ * None.
  */
 import { readFileSync } from 'node:fs';
 import type { MailConfig } from '../global/mail_conf.js';
@@ -61,19 +58,4 @@ export function senderFullName(uid: number, env: NodeJS.ProcessEnv = process.env
     }
   }
   return out;
-}
-
-/** null when `uid` may submit mail, else the user name to report ("unknown" without one). */
-export function submitAclDenied(config: MailConfig, uid: number): string | null {
-  const name = getpwuid(uid)?.name ?? 'unknown';
-  try {
-    const list = matchListInit('authorized_submit_users', 0, config.get('authorized_submit_users'), [
-      (l, input, pattern) => (pattern.includes(':') ? l.tableLookup(pattern, input) !== undefined : input === pattern),
-    ]);
-    if (list.match(name)) return null;
-    if (list.error) msgFatal(list.error);
-  } catch (err) {
-    msgFatal((err as Error).message);
-  }
-  return name;
 }

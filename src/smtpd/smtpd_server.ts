@@ -23,6 +23,7 @@ import type { Endpoint } from '../global/ipc/attr_clnt.js';
 import type { DnsLookup } from '../global/dns_lookup.js';
 import type { ResolveClient } from '../global/resolve_clnt.js';
 import { CLEANUP_FLAG } from '../global/cleanup_user.js';
+import { inputTranspCleanup, inputTranspMask } from '../global/input_transp.js';
 import { FlushClient } from '../global/flush_clnt.js';
 import { Maps } from '../global/maps.js';
 import type { SmtpdState } from './smtpd_state.js';
@@ -56,14 +57,6 @@ export interface SmtpdServerDeps {
   /** The flush service client (default public/flush). */
   flush?: FlushClient;
 }
-
-/** receive_override_options words and the cleanup flags they clear (Postfix input_transp.c). */
-const INPUT_TRANSP: Record<string, number> = {
-  no_unknown_recipient_checks: 0,
-  no_address_mappings: CLEANUP_FLAG.MAP_OK,
-  no_header_body_checks: CLEANUP_FLAG.FILTER,
-  no_milters: CLEANUP_FLAG.MILTER,
-};
 
 export class SmtpdServer {
   readonly config: MailConfig;
@@ -157,12 +150,7 @@ export class SmtpdServer {
     this.contentFilter = config.get('content_filter');
     this.delayOpen = config.getBool('smtpd_delay_open_until_valid_rcpt');
     this.queueDir = config.get('queue_directory');
-    let flags = CLEANUP_FLAG.MASK_EXTERNAL & ~CLEANUP_FLAG.MILTER;
-    for (const w of config.getList('receive_override_options')) {
-      const bit = INPUT_TRANSP[w.toLowerCase()];
-      if (bit === undefined) msgFatal(`invalid receive_override_options value: "${w}"`);
-      flags &= ~bit;
-    }
+    const flags = inputTranspCleanup(CLEANUP_FLAG.MASK_EXTERNAL & ~CLEANUP_FLAG.MILTER, inputTranspMask(config));
     this.cleanupFlags = flags | CLEANUP_FLAG.SMTP_REPLY;
     this.mynetworks = namadrListFromConfig(config, 'mynetworks');
     this.localRewriteClients = config.getList('local_header_rewrite_clients');

@@ -13,9 +13,9 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { MAIL_IN_SERVICES, PosternInstance } from '../lib/instance.js';
+import type { PosternInstance } from '../lib/instance.js';
 import { descendantsOf, processAlive, waitFor } from '../lib/proc.js';
-import { bodyHash, incomingMessages, queuedId, testMessage } from './mail_in_lib.js';
+import { bodyHash, incomingMessages, queuedId, testMessage, startMailIn } from './mail_in_lib.js';
 
 const CLIENTS = 8;
 const PER_CLIENT = 40;
@@ -77,13 +77,7 @@ class Client {
 let inst: PosternInstance;
 
 before(async () => {
-  inst = await PosternInstance.create({
-    prefix: 'postern-crash-',
-    masterLines: [...MAIL_IN_SERVICES],
-    main: { smtpd_peername_lookup: 'no' },
-    ports: ['smtp'],
-  });
-  await inst.start();
+  inst = await startMailIn('postern-crash-');
 });
 
 after(async () => {

@@ -2,7 +2,8 @@
  * mail_in_lib - what the mail-in system tests share: distinct test
  * messages, and reading what a Postern instance put in its incoming queue
  *
- * What it does: testMessage(s, m) builds a message whose body is unique
+ * What it does: startMailIn() starts an instance with the mail-in
+ * services; testMessage(s, m) builds a message whose body is unique
  * to (s, m) and exercises the data path (long lines, lines that start
  * with a dot, empty lines, 8-bit text); bodyHash() hashes a body with
  * LF line ends; queuedId() takes the queue id out of a "250 2.0.0 Ok:
@@ -19,6 +20,19 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { queueFileContent, readQueueFile } from '../../src/global/queue_file_read.js';
+import { MAIL_IN_SERVICES, PosternInstance } from '../lib/instance.js';
+
+/** A started Postern instance taking mail in on the picked port "smtp" (no client name lookups). */
+export async function startMailIn(prefix: string): Promise<PosternInstance> {
+  const inst = await PosternInstance.create({
+    prefix,
+    masterLines: [...MAIL_IN_SERVICES],
+    main: { smtpd_peername_lookup: 'no' },
+    ports: ['smtp'],
+  });
+  await inst.start();
+  return inst;
+}
 
 /** A message unique to session s, number m: header, empty line, body (CRLF line ends as sent). */
 export function testMessage(s: number, m: number): { text: string; body: string } {

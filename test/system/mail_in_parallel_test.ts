@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { MAIL_IN_SERVICES, PosternInstance } from '../lib/instance.js';
+import type { PosternInstance } from '../lib/instance.js';
 import { runSmtplibBatch } from '../lib/peers.js';
-import { bodyHash, incomingMessages, queuedId, testMessage } from './mail_in_lib.js';
+import { bodyHash, incomingMessages, queuedId, testMessage, startMailIn } from './mail_in_lib.js';
 
 const SESSIONS = 50;
 const PER_SESSION = 20;
@@ -20,13 +20,7 @@ const BATCH_MS = 120_000;
 let inst: PosternInstance;
 
 before(async () => {
-  inst = await PosternInstance.create({
-    prefix: 'postern-mailin-',
-    masterLines: [...MAIL_IN_SERVICES],
-    main: { smtpd_peername_lookup: 'no' },
-    ports: ['smtp'],
-  });
-  await inst.start();
+  inst = await startMailIn('postern-mailin-');
 });
 
 after(async () => {
