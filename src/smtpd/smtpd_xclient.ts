@@ -24,6 +24,7 @@ import type { SmtpdSession } from './smtpd_session.js';
 import { CLIENT_UNKNOWN, SMTPD_PEER_CODE, type SmtpdPeerCode } from './smtpd_state.js';
 import { xtextUnquote } from './smtpd_dsn.js';
 import { allDigits, neuter, printableText, type SmtpdToken } from './smtpd_token.js';
+import { xcommandAllowed } from './smtpd_xforward.js';
 
 export const XCLIENT_UNAVAILABLE = '[UNAVAILABLE]';
 export const XCLIENT_TEMPORARY = '[TEMPUNAVAIL]';
@@ -51,18 +52,7 @@ function nameCode(value: string): SmtpdPeerCode {
 /** Returns 'restart' on success (the caller greets again), false after an error reply. */
 export async function xclientCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<boolean | 'restart'> {
   const st = s.state;
-  if (st.sender !== null) {
-    await s.reply('503 5.5.1 Error: MAIL transaction in progress');
-    return false;
-  }
-  if (args.length < 2) {
-    await s.reply('501 5.5.4 Syntax: XCLIENT attribute=value...');
-    return false;
-  }
-  if (!s.xclientAllowed) {
-    await s.reply('550 5.7.0 Error: insufficient authorization');
-    return false;
-  }
+  if (!(await xcommandAllowed(s, args, 'XCLIENT', s.xclientAllowed))) return false;
   const bad = async (attr: string, value: string): Promise<false> => {
     await s.reply(`501 5.5.4 Bad ${attr} syntax: ${value}`);
     return false;

@@ -27,20 +27,26 @@ export const XFORWARD_UNAVAILABLE = '[UNAVAILABLE]';
 /** Longest PROTO value (Postfix). */
 const PROTO_MAX = 64;
 
-export async function xforwardCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<boolean> {
-  const st = s.state;
-  if (st.sender !== null) {
+/** What XCLIENT and XFORWARD both check first: no transaction, some attributes, an authorized client. */
+export async function xcommandAllowed(s: SmtpdSession, args: SmtpdToken[], verb: 'XCLIENT' | 'XFORWARD', allowed: boolean): Promise<boolean> {
+  if (s.state.sender !== null) {
     await s.reply('503 5.5.1 Error: MAIL transaction in progress');
     return false;
   }
   if (args.length < 2) {
-    await s.reply('501 5.5.4 Syntax: XFORWARD attribute=value...');
+    await s.reply(`501 5.5.4 Syntax: ${verb} attribute=value...`);
     return false;
   }
-  if (!s.xforwardAllowed) {
+  if (!allowed) {
     await s.reply('550 5.7.0 Error: insufficient authorization');
     return false;
   }
+  return true;
+}
+
+export async function xforwardCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<boolean> {
+  const st = s.state;
+  if (!(await xcommandAllowed(s, args, 'XFORWARD', s.xforwardAllowed))) return false;
   const xf = st.xforward;
   if (!st.xforwardUsed) {
     xf.name = CLIENT_UNKNOWN.NAME;
