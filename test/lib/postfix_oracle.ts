@@ -45,6 +45,25 @@ export const ORACLE_MAIN_BASE: Readonly<Record<string, string>> = {
 };
 
 /**
+ * main.cf for an instance whose smtpd a test talks to from 127.0.0.1:
+ * ORACLE_MAIN_BASE plus no local recipient or alias tables (no proxymap
+ * needed), IPv4 loopback only, the client in mynetworks (relaying
+ * allowed), no anvil-backed limits (no anvil service needed). Spread it
+ * first, then add the test's own.
+ */
+export const ORACLE_SMTPD_BASE: Readonly<Record<string, string>> = {
+  ...ORACLE_MAIN_BASE,
+  local_recipient_maps: '',
+  alias_maps: '',
+  inet_interfaces: '127.0.0.1',
+  inet_protocols: 'ipv4',
+  mynetworks: '127.0.0.0/8',
+  smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
+  smtpd_client_connection_count_limit: '0',
+  smtpd_client_connection_rate_limit: '0',
+};
+
+/**
  * master.cf lines for an instance that moves mail: pickup, cleanup, qmgr,
  * trivial-rewrite, bounce/defer/trace, error/retry, discard, smtp, local
  * and postlogd, none chrooted (the temporary root is no chroot jail).

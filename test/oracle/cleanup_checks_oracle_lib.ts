@@ -28,7 +28,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { POSTFIX_PROGRAMS, makeOracleConfig, ORACLE_MAIN_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
+import { POSTFIX_PROGRAMS, makeOracleConfig, ORACLE_SMTPD_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
 import { freePort } from '../lib/proc.js';
 
 /** Bound on cleanup finishing one message. */
@@ -71,15 +71,7 @@ export async function startChecksOracle(opts: {
     prefix: 'postern-checks-',
     ownedDirs: ['data'],
     main: {
-      ...ORACLE_MAIN_BASE,
-      local_recipient_maps: '',
-      alias_maps: '',
-      inet_interfaces: '127.0.0.1',
-      inet_protocols: 'ipv4',
-      mynetworks: '127.0.0.0/8',
-      smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
-      smtpd_client_connection_count_limit: '0',
-      smtpd_client_connection_rate_limit: '0',
+      ...ORACLE_SMTPD_BASE,
       smtpd_error_sleep_time: '0s',
       // No qmgr hands out flow-control tokens: without this cleanup waits 1s per message.
       in_flow_delay: '0s',

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { playChatFile } from '../lib/chat.js';
 import { srcPath } from '../lib/paths.js';
-import { makeOracleConfig, ORACLE_MAIN_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_MAIN_BASE, ORACLE_SMTPD_BASE, type OracleConfig } from '../lib/postfix_oracle.js';
 import { freePort } from '../lib/proc.js';
 import { waitUntil } from '../lib/temp_dir.js';
 import { startFakeCleanup, startSmtpd, testConfig, type FakeCleanup, type TestSmtpd } from '../../src/smtpd/smtpd_test_lib.js';
@@ -29,15 +29,7 @@ import { localResolveClient } from '../../src/global/resolve_clnt.js';
 import { dnsLookup } from '../../src/global/dns_lookup.js';
 
 const MAIN: Record<string, string> = {
-  ...ORACLE_MAIN_BASE,
-  local_recipient_maps: '',
-  alias_maps: '',
-  inet_interfaces: '127.0.0.1',
-  inet_protocols: 'ipv4',
-  mynetworks: '127.0.0.0/8',
-  smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
-  smtpd_client_connection_count_limit: '0',
-  smtpd_client_connection_rate_limit: '0',
+  ...ORACLE_SMTPD_BASE,
   smtpd_error_sleep_time: '0s',
   smtpd_peername_lookup: 'no',
 };

@@ -24,20 +24,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PosternInstance } from '../lib/instance.js';
 import { runSmtplib, runSwaks } from '../lib/peers.js';
-import { makeOracleConfig, ORACLE_MAIN_BASE, POSTFIX_PROGRAMS, type OracleConfig } from '../lib/postfix_oracle.js';
+import { makeOracleConfig, ORACLE_SMTPD_BASE, POSTFIX_PROGRAMS, type OracleConfig } from '../lib/postfix_oracle.js';
 import { runProgram } from '../lib/paths.js';
 import { freePort } from '../lib/proc.js';
 
 const MAIN: Record<string, string> = {
-  ...ORACLE_MAIN_BASE,
-  local_recipient_maps: '',
-  alias_maps: '',
-  inet_interfaces: '127.0.0.1',
-  inet_protocols: 'ipv4',
-  mynetworks: '127.0.0.0/8',
-  smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
-  smtpd_client_connection_count_limit: '0',
-  smtpd_client_connection_rate_limit: '0',
+  ...ORACLE_SMTPD_BASE,
   smtpd_peername_lookup: 'no',
 };
 
