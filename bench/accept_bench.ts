@@ -91,6 +91,8 @@ async function startPostern(): Promise<System> {
     main: COMMON_MAIN,
     masterLines: [...inServices(0).slice(1), '127.0.0.1:${port:smtp} inet n - n - - smtpd', 'postlog unix-dgram n - n - 1 postlogd'],
     ports: ['smtp'],
+    // master alone, as `postfix start` leaves it (start-fg would add its waiting parent to the tree).
+    startWith: 'master',
   });
   await inst.start();
   return {
