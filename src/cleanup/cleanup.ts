@@ -59,6 +59,7 @@ import { cleanupAddrHooks } from './cleanup_out_recipient.js';
 import { localAddrRewriter } from './cleanup_rewrite.js';
 import { CLEANUP_MAX_RECORD, CleanupParams, type CleanupState } from './cleanup_state.js';
 import { ChunkReader } from './cleanup_input.js';
+import { MAIL_STREAM_BUFFER_SIZE } from '../global/mail_stream.js';
 
 /** The flags list is tiny; anything longer before its end is garbage. */
 export const CLEANUP_FLAGS_LIST_MAX = 1024;
@@ -211,7 +212,7 @@ export function cleanupService(config: MailConfig, opts: CleanupServiceOptions =
           }
           if ((await cleanupExtractedRecord(state, hooks, type, data)) === 'end') phase = 'end';
         }
-        if (state.out.buffered >= 64 * 1024) await state.out.flush();
+        if (state.out.buffered >= MAIL_STREAM_BUFFER_SIZE) await state.out.flush();
       } else {
         processing = false;
       }

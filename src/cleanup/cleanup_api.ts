@@ -32,7 +32,6 @@ import { mailTrigger } from '../global/mail_trigger.js';
 import { formatSizeRecord, REC_TYPE } from '../global/rec_type.js';
 import { encodeRecord } from '../global/record.js';
 import { msgWarn } from '../util/msg.js';
-import { CleanupOut } from './cleanup_out.js';
 import { type CleanupParams, CleanupState, CLEANUP_PRIV_FLAG } from './cleanup_state.js';
 
 export interface CleanupApiOptions {
@@ -56,7 +55,7 @@ export async function cleanupOpenState(params: CleanupParams, opts: CleanupApiOp
     hashQueues: params.hashQueueNames,
     fsync: opts.fsync ?? true,
   });
-  return new CleanupState(params, new CleanupOut(stream), stream.sec);
+  return new CleanupState(params, stream, stream.sec);
 }
 
 /** Postfix cleanup_final(): the real size record. */
@@ -82,7 +81,7 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
     if ((state.flags & CLEANUP_PRIV_FLAG.END_SEEN) === 0) state.errs |= CLEANUP_STAT.BAD;
   }
   if (state.flags & CLEANUP_FLAG.DISCARD) state.errs = 0;
-  const stream = state.out.stream;
+  const stream = state.out;
   let path = stream.path;
   try {
     if (state.outOk()) await cleanupFinal(state);
@@ -125,5 +124,5 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
 
 /** Drops a message whose client went away: remove the file. */
 export async function cleanupAbort(state: CleanupState): Promise<void> {
-  await state.out.stream.abort();
+  await state.out.abort();
 }

@@ -1,10 +1,9 @@
 /*
  * cleanup_out - write records to the queue file (Postfix cleanup_out.c)
  *
- * What it does: CleanupOut buffers encoded records for one queue file
- * (a MailStream) and knows the offset of the next record, so callers can
- * remember where the content and the extracted segment start. The helper
- * functions do what Postfix's cleanup_out* do:
+ * What it does: records go into the queue file's MailStream buffer
+ * (push(); its offset tells callers where the content and the extracted
+ * segment start). The functions do what Postfix's cleanup_out* do:
  *   - cleanupOut(): nothing once the message is doomed (CLEANUP_OUT_OK is
  *     false); a text record ('N' or 'L') longer than line_length_limit is
  *     written as 'L' records of line_length_limit bytes and a final record
@@ -28,80 +27,10 @@
  * "QUEUEID: write queue file: <error>" when flush() fails.
  */
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
-import type { MailStream } from '../global/mail_stream.js';
 import { REC_TYPE } from '../global/rec_type.js';
 import { encodeRecord } from '../global/record.js';
 import { msgWarn } from '../util/msg.js';
 import { type CleanupState, SMTPUTF8_FLAG } from './cleanup_state.js';
-
-/** Buffered bytes after which the caller's next flush() writes them out. */
-export const CLEANUP_OUT_FLUSH_SIZE = 64 * 1024;
-
-export class CleanupOut {
-  readonly stream: MailStream;
-  #pending: Buffer[] = [];
-  #pendingLen = 0;
-
-  constructor(stream: MailStream) {
-    this.stream = stream;
-  }
-
-  get queueId(): string {
-    return this.stream.queueId;
-  }
-
-  get path(): string {
-    return this.stream.path;
-  }
-
-  /** Offset of the next record. */
-  get offset(): number {
-    return this.stream.offset + this.#pendingLen;
-  }
-
-  get buffered(): number {
-    return this.#pendingLen;
-  }
-
-  append(bytes: Buffer): void {
-    this.#pending.push(bytes);
-    this.#pendingLen += bytes.length;
-  }
-
-  /** Hands buffered records to the file. */
-  async flush(): Promise<void> {
-    if (this.#pendingLen === 0) return;
-    const data = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingLen);
-    this.#pending = [];
-    this.#pendingLen = 0;
-    await this.stream.append(data);
-  }
-
-  /**
-   * Overwrites a fixed-width record written earlier: in the buffer when
-   * those bytes were not written out yet (one write for a small message),
-   * else in the file.
-   */
-  async writeAt(offset: number, bytes: Buffer): Promise<void> {
-    const base = this.stream.offset;
-    if (offset >= base && offset + bytes.length <= this.offset) {
-      let pos = base;
-      let done = 0;
-      for (const chunk of this.#pending) {
-        const end = pos + chunk.length;
-        while (done < bytes.length && offset + done >= pos && offset + done < end) {
-          chunk[offset + done - pos] = bytes[done]!;
-          done++;
-        }
-        if (done === bytes.length) return;
-        pos = end;
-      }
-      return;
-    }
-    await this.flush();
-    await this.stream.writeAt(offset, bytes);
-  }
-}
 
 function isText(type: number): boolean {
   return type === REC_TYPE.NORM || type === REC_TYPE.CONT;
@@ -115,7 +44,7 @@ function putRecord(state: CleanupState, type: number, data: Buffer): void {
     state.errs |= CLEANUP_STAT.SIZE;
     return;
   }
-  state.out.append(rec);
+  state.out.push(rec);
 }
 
 /** Postfix cleanup_out(): one record, long text split at line_length_limit. */

@@ -25,7 +25,7 @@
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { HeaderOptsTable } from '../global/header_opts.js';
 import type { MailConfig } from '../global/mail_conf.js';
-import type { CleanupOut } from './cleanup_out.js';
+import type { MailStream } from '../global/mail_stream.js';
 
 /** Flags private to cleanup (Postfix cleanup.h: bit 16 and up). */
 export const CLEANUP_PRIV_FLAG = {
@@ -125,7 +125,7 @@ export type HdrRewriteContext = 'local' | 'remote' | null;
 
 export class CleanupState {
   readonly params: CleanupParams;
-  readonly out: CleanupOut;
+  readonly out: MailStream;
   readonly queueId: string;
   /** Current queue name: incoming, or hold after a HOLD action. */
   queueName = 'incoming';
@@ -169,7 +169,7 @@ export class CleanupState {
   /** Creation time of the queue file (for a generated Message-Id). */
   readonly ctimeSec: number;
 
-  constructor(params: CleanupParams, out: CleanupOut, ctimeSec: number) {
+  constructor(params: CleanupParams, out: MailStream, ctimeSec: number) {
     this.params = params;
     this.out = out;
     this.queueId = out.queueId;

@@ -3,8 +3,10 @@
  *
  * What it does: mailStreamFile() creates a new file in a queue (mode
  * 0600 plus the caller's extra bits while it is written) and returns a
- * MailStream: buffered appends that know their file offset, in-place
- * writes at an earlier offset (for fixed-width records), and finish():
+ * MailStream: buffered appends that know their file offset (append()
+ * writes out every MAIL_STREAM_BUFFER_SIZE bytes, push() only buffers
+ * until flush()), in-place writes at an earlier offset (for fixed-width
+ * records; patched in the buffer when not yet written), and finish():
  * flush, fsync, set the ready mode (owner rwx, Postfix's "complete" mark,
  * plus the extra bits), fsync again so the mode is durable too, close.
  * Only when finish() resolves may anyone report success. abort() closes
@@ -68,11 +70,21 @@ export class MailStream {
     if (this.#closed) throw new Error(`${this.path}: stream already closed`);
   }
 
-  /** Appends bytes; writes them out once enough are buffered. */
-  async append(data: Buffer): Promise<void> {
+  /** Bytes buffered and not yet written to the file. */
+  get buffered(): number {
+    return this.#pendingLen;
+  }
+
+  /** Buffers bytes without writing (synchronous: for callers that produce many records at once). */
+  push(data: Buffer): void {
     this.#check();
     this.#pending.push(data);
     this.#pendingLen += data.length;
+  }
+
+  /** Appends bytes; writes them out once enough are buffered. */
+  async append(data: Buffer): Promise<void> {
+    this.push(data);
     if (this.#pendingLen >= MAIL_STREAM_BUFFER_SIZE) await this.flush();
   }
 
@@ -87,10 +99,28 @@ export class MailStream {
     this.#flushedTo += data.length;
   }
 
-  /** Overwrites bytes at an earlier offset (a fixed-width record, a type byte). */
+  /**
+   * Overwrites bytes at an earlier offset (a fixed-width record, a type
+   * byte): in the buffer when none of them was written out yet (so a small
+   * file still goes out in one write), else in the file.
+   */
   async writeAt(offset: number, data: Buffer): Promise<void> {
     this.#check();
     if (offset + data.length > this.offset) throw new RangeError(`${this.path}: in-place write past the end`);
+    if (offset >= this.#flushedTo) {
+      let pos = this.#flushedTo;
+      let done = 0;
+      for (const chunk of this.#pending) {
+        const end = pos + chunk.length;
+        while (done < data.length && offset + done < end) {
+          chunk[offset + done - pos] = data[done]!;
+          done++;
+        }
+        if (done === data.length) return;
+        pos = end;
+      }
+      return;
+    }
     await this.flush();
     await writeFully(this.#handle, data, offset);
   }
