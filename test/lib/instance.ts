@@ -53,6 +53,30 @@ export const MAIL_IN_SERVICES: readonly string[] = [
   'postlog unix-dgram n - n - 1 postlogd',
 ];
 
+/**
+ * master.cf lines of a whole Postern mail system (mail in and mail out),
+ * with Postfix 3.7's service names: the mail-in services plus qmgr, the
+ * bounce/defer/trace services, flush, showq and every delivery agent.
+ * Tests that relay add their own next-hop settings in main.cf.
+ */
+export const MAIL_OUT_SERVICES: readonly string[] = [
+  ...MAIL_IN_SERVICES,
+  'qmgr unix n - n 300 1 qmgr',
+  'bounce unix - - n - 0 bounce',
+  'defer unix - - n - 0 bounce',
+  'trace unix - - n - 0 bounce',
+  'flush unix n - n 1000? 0 flush',
+  'showq unix n - n - - showq',
+  'smtp unix - - n - - smtp',
+  'relay unix - - n - - smtp',
+  'lmtp unix - - n - - lmtp',
+  'local unix - n n - - local',
+  'virtual unix - n n - - virtual',
+  'discard unix - - n - - discard',
+  'error unix - - n - - error',
+  'retry unix - - n - - error',
+];
+
 /** Bound on master logging "daemon started". */
 export const INSTANCE_START_MS = 20_000;
 /** Bound on every started process being gone after stop. */
