@@ -27,7 +27,10 @@ etc=$var/etc
 queue=$var/spool/postern
 data=$var/lib/postern
 logdir=$var/log
-mkdir -p "$etc" "$queue" "$data" "$logdir"
+spool=$var/mail
+mkdir -p "$etc" "$queue" "$data" "$logdir" "$spool"
+# local(8) delivers to mailboxes here (Postfix's /var/mail needs root).
+chmod 1777 "$spool"
 
 # Unprivileged, everything runs as the invoking user. Started as root,
 # master stays root and the daemons drop to mail_owner, which Postfix
@@ -49,12 +52,14 @@ node dist/src/postconf/postconf.js -c "$etc" -e \
   "data_directory = $data" \
   "maillog_file = $logdir/maillog" \
   "maillog_file_prefixes = $logdir" \
+  "mail_spool_directory = $spool" \
   "mail_owner = $owner" \
   "setgid_group = $group"
 
 echo "postern: config directory $etc (made from conf/)"
 echo "postern: queue directory  $queue"
 echo "postern: log file         $logdir/maillog"
+echo "postern: mailboxes        $spool"
 services=$(node dist/src/postconf/postconf.js -c "$etc" -M 2>/dev/null)
 echo "postern: master.cf services: $(echo "$services" | awk '{printf "%s/%s ", $1, $2}')"
 # Network listeners, e.g. "smtpd on 127.0.0.1:2525" (a bare port means every inet_interfaces address).

@@ -35,6 +35,7 @@
  * all with reason "4.6.0 Alias expansion error". ADDR is the address
  * being expanded, as Postfix logs it.
  */
+import { DSN_NOTIFY } from '../global/dsn.js';
 import { DictError } from '../global/dict_base.js';
 import type { Maps } from '../global/maps.js';
 import { msgWarn } from '../util/msg.js';
@@ -43,8 +44,7 @@ import type { CleanupAddrCtx, CleanupAddrDeps, RecipientOut } from './cleanup_ad
 import { DupFilter, recipientKey } from './cleanup_dup_filter.js';
 import { ALIAS_EXPANSION_ERROR, CleanupAddrError, mailAddrMap, sameAddress } from './cleanup_map11.js';
 
-/** Postfix DSN_NOTIFY bits (dsn_mask.h). */
-export const DSN_NOTIFY = { NEVER: 1 << 0, SUCCESS: 1 << 1, FAILURE: 1 << 2, DELAY: 1 << 3 } as const;
+export { DSN_NOTIFY };
 
 /**
  * A DSN notice cleanup_out_recipient makes: "expanded" (2.0.0 alias

@@ -22,6 +22,7 @@
  * DIAGNOSTICS
  * None of its own; bad parameter values are fatal in MailConfig.
  */
+import { DSN_NOTIFY, DSN_NOTIFY_ANY, DSN_RET } from '../global/dsn.js';
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { HeaderOptsTable } from '../global/header_opts.js';
 import type { MailConfig } from '../global/mail_conf.js';
@@ -40,11 +41,7 @@ export const QMGR_READ_FLAG = {
   fromDsn: (notify: number) => notify << 1,
 } as const;
 
-/** DSN NOTIFY bits (Postfix dsn_mask.h). */
-export const DSN_NOTIFY = { NEVER: 1, SUCCESS: 2, FAILURE: 4, DELAY: 8 } as const;
-const DSN_NOTIFY_ANY = DSN_NOTIFY.SUCCESS | DSN_NOTIFY.FAILURE | DSN_NOTIFY.DELAY;
-/** DSN RET bits. */
-export const DSN_RET = { FULL: 1, HDRS: 2 } as const;
+export { DSN_NOTIFY, DSN_RET };
 
 export function dsnNotifyOk(v: number): boolean {
   return v === DSN_NOTIFY.NEVER || (v !== 0 && (v & DSN_NOTIFY_ANY) === v);

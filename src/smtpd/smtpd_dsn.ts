@@ -13,19 +13,9 @@
  */
 import { msgWarn } from '../util/msg.js';
 
-/** Postfix DSN_NOTIFY_* bits. */
-export const DSN_NOTIFY = {
-  NEVER: 1,
-  SUCCESS: 2,
-  FAILURE: 4,
-  DELAY: 8,
-} as const;
+import { DSN_NOTIFY, DSN_RET } from '../global/dsn.js';
 
-/** Postfix DSN_RET_* bits. */
-export const DSN_RET = {
-  FULL: 1,
-  HDRS: 2,
-} as const;
+export { DSN_NOTIFY, DSN_RET };
 
 /** Decoded xtext, or null when malformed (a '+' without two hex digits). */
 export function xtextUnquote(text: string): string | null {

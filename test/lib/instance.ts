@@ -241,6 +241,26 @@ export class PosternInstance {
     return this.log().split('\n').filter((l) => re.test(l)).length;
   }
 
+  /**
+   * SIGKILLs the process start() spawned and every descendant (that one
+   * first, so master cannot start new workers), as a crash would, and
+   * forgets the child so start() can run again. Returns the pids killed.
+   */
+  killAll(): number[] {
+    const top = this.child?.pid;
+    if (top === undefined) throw new Error('killAll: the instance does not run');
+    const all = [top, ...descendantsOf(top)];
+    for (const pid of all) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.child = null;
+    return all;
+  }
+
   /** Starts the mail system and waits for "daemon started"; see the header. */
   async start(): Promise<void> {
     for (let attempt = 1; ; attempt++) {

@@ -291,6 +291,8 @@ export interface SmtpSinkOptions {
   extraArgs?: string[];
   /** Greeting host name (smtp-sink -h; default "smtp-sink"). */
   hostname?: string;
+  /** Listen on this port instead of a free one (to replace a sink on the same address). */
+  port?: number;
 }
 
 export interface SmtpSink {
@@ -343,7 +345,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
   chmodSync(dir, 0o777); // smtp-sink writes its dump as SINK_USER when started by root
   const dumpFile = join(dir, 'dump');
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const args = ['-c', '-D', dumpFile, '-S', `${SINK_MARK}\\n`];
     if (userInfo().uid === 0) args.push('-u', SINK_USER);
     if (opts.hostname) args.push('-h', opts.hostname);
@@ -360,7 +362,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     if (!up || !running()) {
       if (running()) child.kill('SIGKILL');
       await exited;
-      if (attempt < SINK_BIND_ATTEMPTS && /address already in use|bind/i.test(stderr)) continue;
+      if (attempt < SINK_BIND_ATTEMPTS && opts.port === undefined && /address already in use|bind/i.test(stderr)) continue;
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`smtp-sink did not listen on 127.0.0.1:${port}: ${stderr}`);
     }

@@ -36,18 +36,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls fn until it returns a truthy value, which it returns; throws after timeoutMs. */
+/** Polls fn (every pollMs) until it returns a truthy value, which it returns; throws after timeoutMs. */
 export async function waitFor<T>(
   what: string,
   fn: () => T | null | undefined | false | Promise<T | null | undefined | false>,
   timeoutMs = WAIT_FOR_DEFAULT_MS,
+  pollMs = POLL_MS,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 

@@ -11,68 +11,17 @@
  * is taken.
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { PosternInstance } from '../lib/instance.js';
-import { descendantsOf, processAlive, waitFor } from '../lib/proc.js';
+import { processAlive, waitFor } from '../lib/proc.js';
+import { SmtpTestClient as Client } from '../lib/smtp_client.js';
 import { bodyHash, incomingMessages, queuedId, testMessage, startMailIn } from './mail_in_lib.js';
 
 const CLIENTS = 8;
 const PER_CLIENT = 40;
 /** Acknowledgements before the kill. */
 const KILL_AFTER = 60;
-/** Bound on one reply from the server. */
-const REPLY_MS = 10_000;
 const TEST_MS = 120_000;
-
-/** A minimal SMTP client: send a line (or data), await one whole reply. */
-class Client {
-  #buf = '';
-  #waiters: Array<(reply: string | null) => void> = [];
-  #closed = false;
-  constructor(private readonly sock: Socket) {
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      this.#buf += d;
-      for (;;) {
-        const m = /^(\d{3}) [^\n]*\n/m.exec(this.#buf);
-        if (!m) break;
-        const end = m.index + m[0].length;
-        const reply = this.#buf.slice(0, end);
-        this.#buf = this.#buf.slice(end);
-        this.#waiters.shift()?.(reply);
-      }
-    });
-    const close = (): void => {
-      this.#closed = true;
-      for (const w of this.#waiters.splice(0)) w(null);
-    };
-    sock.on('close', close);
-    sock.on('error', close);
-  }
-  static open(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-  /** Sends text (when given) and resolves with the next reply, or null when the connection is gone. */
-  send(text: string | null): Promise<string | null> {
-    if (this.#closed) return Promise.resolve(null);
-    const p = new Promise<string | null>((resolve) => {
-      const t = setTimeout(() => resolve(null), REPLY_MS);
-      this.#waiters.push((r) => {
-        clearTimeout(t);
-        resolve(r);
-      });
-    });
-    if (text !== null) this.sock.write(text);
-    return p;
-  }
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 let inst: PosternInstance;
 
@@ -83,20 +32,6 @@ before(async () => {
 after(async () => {
   await inst?.cleanup();
 });
-
-function killEverything(): number[] {
-  const master = inst.child?.pid;
-  assert.ok(master, 'master runs');
-  const all = [master, ...descendantsOf(master)];
-  for (const pid of all) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  return all;
-}
 
 test('kill -9 right after 250 loses no acknowledged message and duplicates none', { timeout: TEST_MS }, async () => {
   const acked = new Map<string, { s: number; m: number }>();
@@ -116,7 +51,7 @@ test('kill -9 right after 250 loses no acknowledged message and duplicates none'
         const id = queuedId(reply);
         assert.ok(id, `queue id in ${reply}`);
         acked.set(id, { s, m });
-        if (acked.size === KILL_AFTER && !killed) killed = killEverything();
+        if (acked.size === KILL_AFTER && !killed) killed = inst.killAll();
       }
     } finally {
       c.close();
@@ -128,7 +63,6 @@ test('kill -9 right after 250 loses no acknowledged message and duplicates none'
   await waitFor('killed processes to be gone', () => victims.every((p) => !processAlive(p)), 10_000);
 
   // Restart on the same queue; the old master's lock and sockets must not stop it.
-  inst.child = null;
   await inst.start();
 
   const queued = incomingMessages(inst.queueDir);
