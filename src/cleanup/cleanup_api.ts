@@ -11,12 +11,13 @@
  * content length, SMTPUTF8 flags); with no error and no DISCARD, a HOLD
  * message is renamed into the hold queue first, then the file is
  * flushed, fsynced and given its ready mode (MailStream.finish) and, for
- * the incoming queue, qmgr is triggered; otherwise the file is removed.
- * It returns the CLEANUP_STAT bits to report.
+ * the incoming queue, qmgr is triggered (one shared trigger per process,
+ * not awaited: see CoalescedTrigger); otherwise the file is removed.
+ * It returns the CLEANUP_STAT bits to report. A refused message from a
+ * client with CLEANUP_FLAG.BOUNCE is bounced first (cleanup_bounce.ts)
+ * and then discarded, so that client sees success.
  *
- * What it does not do: bounce (Postfix's cleanup_bounce() for clients
- * with CLEANUP_FLAG.BOUNCE needs the bounce service: until it exists such
- * errors are reported to the client like any other), milters.
+ * What it does not do: milters.
  *
  * DIAGNOSTICS
  * "QUEUEID: write queue file: <error>" and CLEANUP_STAT.WRITE when the
@@ -28,10 +29,11 @@ import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { MAIL_CLASS, QMGR_REQ } from '../global/mail_proto.js';
 import { MAIL_QUEUE, queuePath } from '../global/mail_queue.js';
 import { mailStreamFile } from '../global/mail_stream.js';
-import { mailTrigger } from '../global/mail_trigger.js';
+import { CoalescedTrigger } from '../global/mail_trigger.js';
 import { formatSizeRecord, REC_TYPE } from '../global/rec_type.js';
 import { encodeRecord } from '../global/record.js';
 import { msgWarn } from '../util/msg.js';
+import { cleanupBounce, cleanupCanBounce } from './cleanup_bounce.js';
 import { type CleanupParams, CleanupState, CLEANUP_PRIV_FLAG } from './cleanup_state.js';
 
 export interface CleanupApiOptions {
@@ -43,6 +45,19 @@ export interface CleanupApiOptions {
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** One shared qmgr wake-up per queue directory and service (see CoalescedTrigger). */
+const qmgrTriggers = new Map<string, CoalescedTrigger>();
+
+function qmgrTrigger(queueDir: string, service: string): CoalescedTrigger {
+  const key = `${queueDir}\0${service}`;
+  let t = qmgrTriggers.get(key);
+  if (!t) {
+    t = new CoalescedTrigger(queueDir, MAIL_CLASS.PUBLIC, service, QMGR_REQ.SCAN_INCOMING);
+    qmgrTriggers.set(key, t);
+  }
+  return t;
 }
 
 /** Creates the incoming queue file and the message state. */
@@ -89,6 +104,8 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
     msgWarn(`${state.queueId}: write queue file: ${errText(err)}`);
     state.errs |= CLEANUP_STAT.WRITE;
   }
+  // Nobody can tell the sender of a refused message from sendmail: bounce it here.
+  if (cleanupCanBounce(state)) await cleanupBounce(state);
   if (state.errs === 0 && (state.flags & CLEANUP_FLAG.DISCARD) === 0) {
     try {
       await state.out.flush();
@@ -106,7 +123,7 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
       state.errs |= CLEANUP_STAT.WRITE;
     }
     if (state.errs === 0 && state.queueName === MAIL_QUEUE.INCOMING && (opts.triggerQmgr ?? true)) {
-      await mailTrigger(state.params.queueDir, MAIL_CLASS.PUBLIC, state.params.queueService, QMGR_REQ.SCAN_INCOMING).catch(() => false);
+      qmgrTrigger(state.params.queueDir, state.params.queueService).fire();
     }
   } else {
     await stream.abort();

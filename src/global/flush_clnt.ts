@@ -16,7 +16,10 @@
  * DIAGNOSTICS
  * Never throws; the result carries a FLUSH_STAT value and, for FAIL, why.
  */
+import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { attr } from '../util/attr0_scan.js';
+import { strerror } from '../util/strerror.js';
 import { MATCH_FLAG, matchListInit, type MatchList } from '../util/match_list.js';
 import { matchHostname } from '../util/match_ops.js';
 import { AttrClient, type Endpoint } from './ipc/attr_clnt.js';
@@ -56,6 +59,42 @@ export interface FlushClientOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The flush service's socket, labelled as Postfix names it
+ * ("public/flush"), so that a failure reads "connect to public/flush: No
+ * such file or directory" as in Postfix's warning.
+ */
+function flushEndpoint(path: string, label: string, timeoutMs: number): Endpoint {
+  return {
+    label,
+    connect: () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const sock = netConnect({ path });
+        const timer = setTimeout(() => {
+          sock.destroy();
+          reject(new Error('Connection timed out'));
+        }, timeoutMs);
+        sock.once('connect', () => {
+          clearTimeout(timer);
+          sock.removeAllListeners('error');
+          resolve(sock);
+        });
+        sock.once('error', (err) => {
+          clearTimeout(timer);
+          sock.destroy();
+          reject(new Error(strerror(err)));
+        });
+      }),
+  };
+}
+
+/** fast_flush_domains as a match list (the flush server applies the same policy). */
+export function flushDomainList(config: MailConfig): MatchList {
+  const value = config.get('fast_flush_domains');
+  const flags = matchParentStyle('fast_flush_domains', config.get(VAR_PAR_DOM_MATCH));
+  return matchListInit('fast_flush_domains', flags, value, [matchHostname]);
+}
+
 /** Fast flush client for one configuration. */
 export class FlushClient {
   readonly #config: MailConfig;
@@ -64,17 +103,14 @@ export class FlushClient {
 
   constructor(config: MailConfig, opts: FlushClientOptions = {}) {
     this.#config = config;
-    const endpoint = opts.endpoint ?? mailPathname(config.get('queue_directory'), MAIL_CLASS.PUBLIC, config.get('flush_service_name') || 'flush');
+    const service = config.get('flush_service_name') || 'flush';
+    const endpoint = opts.endpoint ?? flushEndpoint(mailPathname(config.get('queue_directory'), MAIL_CLASS.PUBLIC, service), `${MAIL_CLASS.PUBLIC}/${service}`, opts.timeoutMs ?? FLUSH_CLNT_TIMEOUT_MS);
     this.#client = new AttrClient(FLUSH_PROTOCOL, { endpoint, timeoutMs: opts.timeoutMs ?? FLUSH_CLNT_TIMEOUT_MS });
   }
 
   /** Postfix flush_policy_ok(): does the site match fast_flush_domains? */
   policyOk(site: string): boolean {
-    if (!this.#domains) {
-      const value = this.#config.get('fast_flush_domains');
-      const flags = matchParentStyle('fast_flush_domains', this.#config.get(VAR_PAR_DOM_MATCH));
-      this.#domains = matchListInit('fast_flush_domains', flags, value, [matchHostname]);
-    }
+    this.#domains ??= flushDomainList(this.#config);
     return this.#domains.match(site.toLowerCase());
   }
 

@@ -8,6 +8,10 @@
  * trigger_timeout, 10s). Typical data: TRIGGER_REQ_WAKEUP for pickup,
  * QMGR_REQ.SCAN_INCOMING for qmgr.
  *
+ * CoalescedTrigger shares one trigger among concurrent callers (cleanup
+ * waking qmgr after each message): at most one request in flight and one
+ * more after it, and callers never wait.
+ *
  * What it does not do: read master.cf to learn the endpoint type (it asks
  * the file system, as Postfix does) or start a service that is down.
  *
@@ -69,4 +73,44 @@ const ERRNO_TEXT: Record<string, string> = {
 /** strerror()-style text, as Postfix's %m prints it. */
 function describeErrno(e: NodeJS.ErrnoException): string {
   return (e.code && ERRNO_TEXT[e.code]) || e.message;
+}
+
+/**
+ * A trigger that many concurrent callers share: while one request is on
+ * its way, further calls only note that another is wanted, and exactly
+ * one more request follows when it is done. A busy cleanup finishing
+ * hundreds of messages a second thus wakes qmgr with a handful of
+ * connections instead of one per message, and never waits for them: a
+ * trigger only says "look at the queue", and one sent after the last
+ * message was finished covers every message before it.
+ */
+export class CoalescedTrigger {
+  #inFlight = false;
+  #again = false;
+
+  constructor(
+    private readonly queueDir: string,
+    private readonly klass: MailClass,
+    private readonly service: string,
+    private readonly data: Buffer | string,
+    private readonly timeoutMs: number = DEF_TRIGGER_TIMEOUT_MS,
+  ) {}
+
+  /** Asks for a trigger; returns at once. */
+  fire(): void {
+    if (this.#inFlight) {
+      this.#again = true;
+      return;
+    }
+    this.#inFlight = true;
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    do {
+      this.#again = false;
+      await mailTrigger(this.queueDir, this.klass, this.service, this.data, this.timeoutMs).catch(() => false);
+    } while (this.#again);
+    this.#inFlight = false;
+  }
 }

@@ -15,14 +15,13 @@
  *   name), -N, -R, -V, -XV, -B, -G, -i/-oi as Postfix.
  * - -bs: runs smtpd(8) in stand-alone mode: node dist/src/smtpd/smtpd.js -S
  *   with standard input and output, MAIL_CONFIG set to the configuration.
- * - -q: wakes up the queue manager (F, A, D requests, Postfix
- *   mail_flush_deferred) and pickup, as postqueue -f does.
+ * - -bp (and the name mailq), -q, -qRsite, -qIid: run postqueue(1) -p,
+ *   -f, -s site, -i id in its place, as Postfix (sendmail_queue.ts).
  * - -q<interval> and -bh/-bH: ignored, as in Postfix. -bd: postfix start.
  *
  * What it does NOT do yet: -bv (address verification reports need the
- * delivery agents), -bp/mailq (postqueue -p needs showq), -bi/newaliases
- * (postalias), -qR/-qI (postqueue -s/-i need the flush service): each says
- * so and exits with EX_UNAVAILABLE. It does not close inherited file
+ * delivery agents), -bi/newaliases (postalias): each says so and exits
+ * with EX_UNAVAILABLE. It does not close inherited file
  * descriptors (Node does not leak them) and passes MAIL_CONFIG to its
  * children rather than applying export_environment.
  *
@@ -30,8 +29,8 @@
  * "sendmail: fatal: ..." on stderr and in the mail log, exit status 75
  * (EX_TEMPFAIL) for every fatal error as with Postfix 3.7, whose error
  * handler exits 75 before the intended sysexits status; 0 when the
- * message is safely in maildrop. The -q flush exits 69 when the mail
- * system is down, as postqueue does.
+ * message is safely in maildrop. The queue modes exit with postqueue's
+ * status.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,8 +38,6 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLEANUP_STAT, cleanupStrerror } from '../global/cleanup_user.js';
 import { CONF_ENV_PATH, loadMailConfig, type MailConfig } from '../global/mail_conf.js';
-import { MAIL_CLASS, QMGR_REQ, TRIGGER_REQ_WAKEUP } from '../global/mail_proto.js';
-import { mailTrigger } from '../global/mail_trigger.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { isMainModule, runMain } from '../util/main_module.js';
 import { msgAddSink, msgFatal, msgSetVerbose, msgWarn, setFatalHandler, severityPrefix } from '../util/msg.js';
@@ -49,6 +46,7 @@ import { submitViaPostdrop } from './sendmail_postdrop.js';
 import { checkUserAcl } from '../global/user_acl.js';
 import { senderFullName, senderLogin } from './sendmail_user.js';
 import { argumentAddresses } from './sendmail_enqueue.js';
+import { postqueueArgs, runPostqueue } from './sendmail_queue.js';
 
 /** dist/src, where the other programs live. */
 const PROGRAM_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -91,19 +89,6 @@ function runProgram(name: string, args: string[], config: MailConfig, opts: { de
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     }
   });
-}
-
-/** postqueue -f: the queue manager flushes deferred mail, pickup looks at maildrop. */
-async function flushQueue(config: MailConfig): Promise<number> {
-  const queueDir = config.get('queue_directory');
-  const timeoutMs = config.getTime('trigger_timeout') * 1000;
-  const qmgr = await mailTrigger(queueDir, MAIL_CLASS.PUBLIC, config.get('queue_service_name'), QMGR_REQ.FLUSH_DEAD + QMGR_REQ.SCAN_ALL + QMGR_REQ.SCAN_DEFERRED, timeoutMs);
-  const pickup = await mailTrigger(queueDir, MAIL_CLASS.PUBLIC, config.get('pickup_service_name'), TRIGGER_REQ_WAKEUP, timeoutMs);
-  if (!qmgr || !pickup) {
-    exitStatus = EX.UNAVAILABLE;
-    msgFatal('Cannot flush mail queue - mail system is down');
-  }
-  return 0;
 }
 
 async function enqueue(args: SendmailArgs, config: MailConfig): Promise<number> {
@@ -179,20 +164,20 @@ export async function main(argv: string[], progName = basename(process.argv[1] ?
     case SM_MODE.ENQUEUE:
       if (args.siteToFlush !== null) {
         if (args.recipients.length > 0) fatalStatus(EX.USAGE, 'flush site requires no recipient');
-        return notYet('sendmail -qR (postqueue -s, fast flush)');
+        return runPostqueue(postqueueArgs({ kind: 'site', site: args.siteToFlush }, args.verbose), config);
       }
       if (args.idToFlush !== null) {
         if (args.recipients.length > 0) fatalStatus(EX.USAGE, 'flush queue_id requires no recipient');
-        return notYet('sendmail -qI (postqueue -i)');
+        return runPostqueue(postqueueArgs({ kind: 'id', id: args.idToFlush }, args.verbose), config);
       }
       if (args.traceFlags & 0x200) return notYet('sendmail -bv (address verification report)');
       return enqueue(args, config);
     case SM_MODE.MAILQ:
       noRecipients('display queue mode');
-      return notYet('mailq / sendmail -bp (postqueue -p, showq)');
+      return runPostqueue(postqueueArgs({ kind: 'list' }, args.verbose), config);
     case SM_MODE.FLUSHQ:
       noRecipients('flush queue mode');
-      return flushQueue(config);
+      return runPostqueue(postqueueArgs({ kind: 'flush' }, args.verbose), config);
     case SM_MODE.DAEMON:
       noRecipients('daemon mode');
       return runProgram('postfix', [...Array(args.verbose).fill('-v'), 'start'], config);

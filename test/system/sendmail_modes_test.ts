@@ -58,7 +58,7 @@ function listen(path: string, got: Buffer[]): Promise<Server> {
   return new Promise((resolve) => server.listen(path, () => resolve(server)));
 }
 
-test('sendmail -q: wakes up qmgr (F, A, D) and pickup (W)', async (t) => {
+test('sendmail -q: wakes up qmgr (F, A, D, I) and pickup (W), as the real one does through postqueue', async (t) => {
   const { conf, queue } = setup(t);
   const qmgr: Buffer[] = [];
   const pickup: Buffer[] = [];
@@ -67,7 +67,7 @@ test('sendmail -q: wakes up qmgr (F, A, D) and pickup (W)', async (t) => {
   const r = await sendmail(conf, ['-q']);
   assert.equal(r.status, 0, r.stderr);
   // A unix-socket trigger ends with a NUL, as Postfix's unix_trigger sends it.
-  assert.equal(Buffer.concat(qmgr).toString(), 'FAD\0');
+  assert.equal(Buffer.concat(qmgr).toString(), 'FADI\0');
   assert.equal(Buffer.concat(pickup).toString(), 'W\0');
 });
 
@@ -75,12 +75,13 @@ test('sendmail -q: says when the mail system is down', async (t) => {
   const { conf } = setup(t);
   const r = await sendmail(conf, ['-q']);
   assert.equal(r.status, 69);
-  assert.match(r.stderr, /sendmail: fatal: Cannot flush mail queue - mail system is down\n$/);
+  // Postfix's sendmail -q runs postqueue, which is the one that complains.
+  assert.match(r.stderr, /postqueue: fatal: Cannot flush mail queue - mail system is down\n$/);
 });
 
 test('sendmail: modes that need later programs say so', async (t) => {
   const { conf } = setup(t);
-  for (const args of [['-bp'], ['-bv', 'a@b'], ['-qRexample.com'], ['-qIABCDEF']]) {
+  for (const args of [['-bv', 'a@b']]) {
     const r = await sendmail(conf, args);
     assert.equal(r.status, 75, args.join(' '));
     assert.match(r.stderr, /is not available yet in Postern\n$/, args.join(' '));
