@@ -46,6 +46,8 @@ function commonMain(sinkPort: number): Record<string, string> {
     smtpd_peername_lookup: 'no',
     smtpd_client_connection_count_limit: '0',
     mynetworks: '127.0.0.0/8',
+    // No proxymap on either side: Postfix's smtpd would wait for it to check local recipients.
+    local_recipient_maps: '',
     relayhost: `[127.0.0.1]:${sinkPort}`,
     message_size_limit: '10240000',
   };
@@ -163,6 +165,7 @@ async function throughput(sys: System, o: { messages: number; sessions: number; 
   const t0 = process.hrtime.bigint();
   const r = await runSmtpSource({ server: sys.address, messages: o.messages, sessions: o.sessions, size: o.size, from: 'a@example.com', to: 'b@example.net', timeoutMs: RUN_TIMEOUT_MS });
   if (r.status !== 0) throw new Error(`${sys.name}: smtp-source exited ${r.status}: ${r.stderr}`);
+  console.log(`  ${sys.name}: smtp-source done after ${fmt(Number(process.hrtime.bigint() - t0) / 1e9, 1)} s; waiting for the sink (${sys.sink.count()}/${target})`);
   await waitFor(`${sys.name}: every message at the sink`, () => sys.sink.count() >= target && queuedCount(sys.queueDir) === 0, RUN_TIMEOUT_MS);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const peak = pss.stop();
@@ -187,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
   const o = benchArgs(argv, { runs: 3, messages: 20000, sessions: 20, size: 1024, samples: 20 });
   const systems: System[] = [];
   try {
+    console.log('starting postfix and postern, each with its own smtp-sink');
     systems.push(await startPostfix());
     systems.push(await startPostern());
     const results = new Map<string, RunResult[]>(systems.map((s) => [s.name, []]));

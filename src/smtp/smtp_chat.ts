@@ -103,6 +103,9 @@ export class SmtpChat {
   constructor(sock: Socket, label: string) {
     this.#sock = sock;
     this.#label = label;
+    // Output is already gathered into one write per flush(); Nagle would hold the
+    // small write after a bigger one (".", QUIT) until the peer's delayed ACK (~40 ms).
+    if (typeof sock.setNoDelay === 'function') sock.setNoDelay(true);
     sock.on('data', (b: Buffer) => {
       this.#buf = this.#buf.length === 0 ? b : Buffer.concat([this.#buf, b]);
       if (this.#buf.length > READ_BUFFER_LIMIT) {
