@@ -26,6 +26,7 @@
  * Never throws; the DSN has dtype "x-unix" and the captured output (or
  * the sysexits text) as diagnostic text, as Postfix's dsb_unix().
  */
+import { SYS_EXITS } from '../global/sys_exits.js';
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { dsnMake, type Dsn } from '../global/dsn.js';
@@ -39,24 +40,6 @@ export const COMMAND_DEFAULT_PATH = '/usr/bin:/bin';
 export const BIN_SH = '/bin/sh';
 const SAFE_CHARS = /^[0-9!@%\-_=+:,./a-zA-Z \t]*$/;
 
-/** sysexits.h codes with Postfix's DSN and text. */
-export const SYS_EXITS: Readonly<Record<number, { dsn: string; text: string }>> = {
-  64: { dsn: '5.3.0', text: 'command line usage error' },
-  65: { dsn: '5.6.0', text: 'data format error' },
-  66: { dsn: '5.3.0', text: 'cannot open input' },
-  67: { dsn: '5.1.1', text: 'user unknown' },
-  68: { dsn: '5.1.2', text: 'host name unknown' },
-  69: { dsn: '5.3.0', text: 'service unavailable' },
-  70: { dsn: '5.3.0', text: 'internal software error' },
-  71: { dsn: '4.3.0', text: 'system resource problem' },
-  72: { dsn: '5.3.0', text: 'critical OS file missing' },
-  73: { dsn: '5.2.0', text: "can't create user output file" },
-  74: { dsn: '5.3.0', text: 'input/output error' },
-  75: { dsn: '4.3.0', text: 'temporary failure' },
-  76: { dsn: '5.5.0', text: 'remote error in protocol' },
-  77: { dsn: '5.7.0', text: 'permission denied' },
-  78: { dsn: '5.3.5', text: 'local configuration error' },
-};
 
 export interface RunCommandOptions {
   command: string;

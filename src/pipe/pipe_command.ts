@@ -40,6 +40,7 @@ import { dsnValid } from '../global/header_body_checks.js';
 import { printableBytes } from '../util/printable.js';
 import { strerror } from '../util/strerror.js';
 import { msgWarn } from '../util/msg.js';
+import { EX_SOFTWARE, EX_TEMPFAIL, SYS_EXITS, sysExitsDetail } from '../global/sys_exits.js';
 
 /** Postfix VSTREAM_BUFSIZE: how much command output is kept. */
 export const PIPE_OUTPUT_LIMIT = 4096;
@@ -48,31 +49,7 @@ export const PIPE_DEFAULT_PATH = '/usr/bin:/bin';
 /** After SIGKILL, how long to wait for the exit status before giving up on the child. */
 export const PIPE_KILL_WAIT_MS = 5_000;
 
-/** sysexits.h codes with Postfix's status and text (sys_exits.c). */
-export const SYS_EXITS: Readonly<Record<number, { dsn: string; text: string }>> = {
-  64: { dsn: '5.3.0', text: 'command line usage error' },
-  65: { dsn: '5.6.0', text: 'data format error' },
-  66: { dsn: '5.3.0', text: 'cannot open input' },
-  67: { dsn: '5.1.1', text: 'user unknown' },
-  68: { dsn: '5.1.2', text: 'host name unknown' },
-  69: { dsn: '5.3.0', text: 'service unavailable' },
-  70: { dsn: '5.3.0', text: 'internal software error' },
-  71: { dsn: '4.3.0', text: 'system resource problem' },
-  72: { dsn: '5.3.0', text: 'critical OS file missing' },
-  73: { dsn: '5.2.0', text: "can't create user output file" },
-  74: { dsn: '5.3.0', text: 'input/output error' },
-  75: { dsn: '4.3.0', text: 'temporary failure' },
-  76: { dsn: '5.5.0', text: 'remote error in protocol' },
-  77: { dsn: '5.7.0', text: 'permission denied' },
-  78: { dsn: '5.3.5', text: 'local configuration error' },
-};
-export const EX_SOFTWARE = 70;
-export const EX_TEMPFAIL = 75;
-
-/** Postfix sys_exits_detail(): unknown codes are 5.3.0 "unknown mail system error N". */
-export function sysExitsDetail(code: number): { dsn: string; text: string } {
-  return SYS_EXITS[code] ?? { dsn: '5.3.0', text: `unknown mail system error ${code}` };
-}
+export { EX_SOFTWARE, EX_TEMPFAIL, SYS_EXITS, sysExitsDetail };
 
 export type PipeStat = 'ok' | 'bounce' | 'defer' | 'corrupt';
 

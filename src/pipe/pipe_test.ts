@@ -21,7 +21,7 @@ import { DEL_STAT } from '../global/deliver_request.js';
 import { BOUNCE_CMD } from '../global/bounce_clnt.js';
 import { createPipeDeliver, pipeService } from './pipe.js';
 import { PipeAttrError, parsePipeAttr } from './pipe_attr.js';
-import { AgentHarness } from './pipe_test_lib.js';
+import { AgentHarness } from '../global/agent_harness_test_lib.js';
 
 const NOBODY = getpwnam('nobody');
 const PY = '/usr/bin/python3';

@@ -20,7 +20,7 @@ import { getpwnam } from '../util/pwd_lookup.js';
 import { DEL_STAT } from '../global/deliver_request.js';
 import { BOUNCE_CMD } from '../global/bounce_clnt.js';
 import { createVirtualDeliver, virtualSettings, VirtualConfigError } from './virtual.js';
-import { AgentHarness } from './virtual_test_lib.js';
+import { AgentHarness } from '../global/agent_harness_test_lib.js';
 
 const NOBODY = getpwnam('nobody');
 
@@ -53,7 +53,7 @@ function setup(extra: Record<string, string> = {}): { h: AgentHarness; base: str
     virtual_gid_maps: `static:${NOBODY.gid}`,
     virtual_mailbox_lock: 'dotlock',
     ...extra,
-  }));
+  }), { serviceName: 'virtual' });
   const base = join(h.dir, 'vmail');
   mkdirSync(base, { mode: 0o755 });
   chownSync(base, NOBODY.uid, NOBODY.gid);

@@ -15,7 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeOracleConfig, ORACLE_MAIN_BASE, ORACLE_MAIL_SERVICES } from '../lib/postfix_oracle.js';
-import { AgentHarness } from '../../src/pipe/pipe_test_lib.js';
+import { AgentHarness } from '../../src/global/agent_harness_test_lib.js';
 import { createPipeDeliver, pipeService } from '../../src/pipe/pipe.js';
 
 const PY = '/usr/bin/python3';

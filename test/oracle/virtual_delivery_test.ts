@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { chownSync, chmodSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeOracleConfig, ORACLE_MAIN_BASE, ORACLE_MAIL_SERVICES } from '../lib/postfix_oracle.js';
-import { AgentHarness } from '../../src/virtual/virtual_test_lib.js';
+import { AgentHarness } from '../../src/global/agent_harness_test_lib.js';
 import { createVirtualDeliver, virtualSettings } from '../../src/virtual/virtual.js';
 import { getpwnam } from '../../src/util/pwd_lookup.js';
 
@@ -86,7 +86,7 @@ async function oracle(): Promise<{ outcomes: Map<string, string>; headers: strin
 }
 
 async function postern(): Promise<{ outcomes: Map<string, string>; headers: string[] }> {
-  const h = new AgentHarness((dir) => virtualParams(join(dir, 'vmail')));
+  const h = new AgentHarness((dir) => virtualParams(join(dir, 'vmail')), { serviceName: 'virtual' });
   try {
     const base = mailBase(h.dir);
     const q = await h.enqueue({ sender: 's@x.test', recipients: RCPTS.map((address) => ({ address })), lines: ['Subject: t', '', 'From here'] });

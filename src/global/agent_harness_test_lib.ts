@@ -1,5 +1,5 @@
 /*
- * pipe_test_lib - drive a delivery agent in-process for pipe(8) tests
+ * agent_harness_test_lib - drive a delivery agent in-process (pipe(8), virtual(8) tests)
  *
  * What it does: AgentHarness makes a temporary queue directory and a
  * MailConfig, writes finished queue files into the active queue with
@@ -18,16 +18,16 @@
 import { mkdirSync, rmSync, mkdtempSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDuplexPair, inProcessEndpoint } from '../global/ipc/attr_inproc.js';
-import { BOUNCE_PROTOCOL, type BounceRequest } from '../global/bounce_clnt.js';
-import { serveDeliveryConnection, type DeliverFn } from '../global/delivery_agent.js';
-import { deliverRequestCall, emptyDeliverRequest, type DeliverReply, type DeliverRequest } from '../global/deliver_request.js';
-import type { Endpoint } from '../global/ipc/attr_clnt.js';
-import { MailConfig } from '../global/mail_conf.js';
-import { emptyMsgStats } from '../global/msg_stats.js';
-import { queueDirNames } from '../global/mail_queue.js';
-import { readQueueFile } from '../global/queue_file_read.js';
-import { writeQueueFile, type QueueRecipient } from '../global/queue_file_write.js';
+import { createDuplexPair, inProcessEndpoint } from './ipc/attr_inproc.js';
+import { BOUNCE_PROTOCOL, type BounceRequest } from './bounce_clnt.js';
+import { serveDeliveryConnection, type DeliverFn } from './delivery_agent.js';
+import { deliverRequestCall, emptyDeliverRequest, type DeliverReply, type DeliverRequest } from './deliver_request.js';
+import type { Endpoint } from './ipc/attr_clnt.js';
+import { MailConfig } from './mail_conf.js';
+import { emptyMsgStats } from './msg_stats.js';
+import { queueDirNames } from './mail_queue.js';
+import { readQueueFile } from './queue_file_read.js';
+import { writeQueueFile, type QueueRecipient } from './queue_file_write.js';
 import { msgSetSinks, msgSinks, type MsgSink } from '../util/msg.js';
 
 export interface HarnessMessage {
@@ -45,7 +45,7 @@ export class AgentHarness {
   #savedSinks: readonly MsgSink[];
 
   constructor(params: Record<string, string> | ((dir: string) => Record<string, string>), opts: { serviceName?: string; args?: string[] } = {}) {
-    this.dir = mkdtempSync(join(tmpdir(), 'postern-pipe-'));
+    this.dir = mkdtempSync(join(tmpdir(), 'postern-agent-'));
     chmodSync(this.dir, 0o755);
     this.queueDir = join(this.dir, 'queue');
     mkdirSync(this.queueDir, { mode: 0o755 });
@@ -53,7 +53,7 @@ export class AgentHarness {
     const p = typeof params === 'function' ? params(this.dir) : params;
     const entries = Object.entries({ queue_directory: this.queueDir, ...p }).map(([name, value], i) => ({ name, value, file: 'main.cf', line: i + 1 }));
     this.config = new MailConfig(this.dir, entries);
-    this.serviceName = opts.serviceName ?? 'mypipe';
+    this.serviceName = opts.serviceName ?? 'agent';
     this.args = opts.args ?? [];
     this.#savedSinks = msgSinks();
     msgSetSinks([{ write: (sev, text) => this.logs.push(sev === 'info' ? text : `${sev}: ${text}`) }]);
