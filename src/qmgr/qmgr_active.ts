@@ -35,7 +35,8 @@
  * Postfix's warnings for rename/remove/utime failures of one file; a
  * file that vanished meanwhile is a warning, not an error.
  */
-import { chmod, stat, unlink } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { chmod, unlink } from 'node:fs/promises';
 import { msgInfo, msgVerbose, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
 import type { MailConfig } from '../global/mail_conf.js';
@@ -71,9 +72,14 @@ export async function qmgrActiveCorrupt(ctx: ActiveContext, queueId: string): Pr
   else msgWarn(`saving corrupt file "${queueId}" from queue "${MAIL_QUEUE.ACTIVE}" to queue "${MAIL_QUEUE.CORRUPT}"`);
 }
 
+/**
+ * The size of a log file, or null when there is none (the common case).
+ * Synchronous on purpose: one stat(2) of a hot directory costs microseconds,
+ * a promise plus the ENOENT error object cost far more, per message.
+ */
 async function fileSize(path: string): Promise<number | null> {
   try {
-    return (await stat(path)).size;
+    return statSync(path, { throwIfNoEntry: false })?.size ?? null;
   } catch {
     return null;
   }
@@ -115,9 +121,12 @@ export async function qmgrActiveFeed(ctx: ActiveContext, queue: string, queueId:
     message.recipients = [];
     return message;
   }
-  await unlink(deferLog).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') msgWarn(`qmgr_message_alloc: ${queueId}: remove ${MAIL_QUEUE.DEFER} ${queueId}: ${strerror(e)}`);
-  });
+  // Most messages have no defer log: look before removing (see fileSize()).
+  if ((await fileSize(deferLog)) !== null) {
+    await unlink(deferLog).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') msgWarn(`qmgr_message_alloc: ${queueId}: remove ${MAIL_QUEUE.DEFER} ${queueId}: ${strerror(e)}`);
+    });
+  }
   return message;
 }
 

@@ -19,7 +19,8 @@
  * qmgrMove() logs Postfix's "qmgr_move: update FILE time stamps: ERR" and
  * "qmgr_move: rename ID from Q1 to Q2: ERR" warnings and carries on.
  */
-import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
+import { unlinkSync } from 'node:fs';
+import { mkdir, rename, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
@@ -64,7 +65,8 @@ export async function queueRename(loc: QueueLocation, id: string, from: string, 
 /** Removes queue file `id` from `queue`; null on success. */
 export async function queueRemove(loc: QueueLocation, queue: string, id: string): Promise<QueueOpError | null> {
   try {
-    await unlink(queuePath(loc.queueDir, queue, id, loc.hash));
+    // Synchronous: one unlink(2) per finished message is cheaper than the promise round trip.
+    unlinkSync(queuePath(loc.queueDir, queue, id, loc.hash));
     return null;
   } catch (err) {
     return opError(err);
