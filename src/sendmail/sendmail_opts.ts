@@ -18,6 +18,8 @@
  * sysexits status ("-B option needs 8BITMIME or 7BIT", 64); warnings
  * ("bad -N option value -- ignored") are logged here.
  */
+import { DEL_REQ_FLAG } from '../global/deliver_request.js';
+import { DSN_NOTIFY, DSN_RET } from '../global/dsn.js';
 import { msgInfo, msgVerboseLevel, msgWarn } from '../util/msg.js';
 
 /** sysexits.h values sendmail exits with. */
@@ -44,12 +46,7 @@ export const SM_MODE = {
   IGNORE: 7,
 } as const;
 
-/** DSN NOTIFY bits (Postfix dsn_mask.h). */
-export const DSN_NOTIFY = { NEVER: 1, SUCCESS: 2, FAILURE: 4, DELAY: 8 } as const;
-/** DSN RET values. */
-export const DSN_RET = { FULL: 1, HDRS: 2 } as const;
-/** Delivery request trace flags (Postfix deliver_request.h). */
-export const DEL_REQ_FLAG = { USR_VRFY: 1 << 9, RECORD: 1 << 10 } as const;
+export { DEL_REQ_FLAG, DSN_NOTIFY, DSN_RET };
 /** Longest -V envelope id (Postfix: "too long -V option value"). */
 export const DSN_ENVID_MAX = 100;
 
