@@ -147,42 +147,27 @@ async function flushQueue(config: MailConfig): Promise<void> {
   if (!(await mailTrigger(queueDir, MAIL_CLASS.PUBLIC, config.get('pickup_service_name'), TRIGGER_REQ_WAKEUP, timeoutMs))) msgFatal('Cannot flush mail queue - mail system is down');
 }
 
-async function flushSite(config: MailConfig, site: string): Promise<void> {
+/**
+ * postqueue -s site / -i id: one request to the flush service, its answer
+ * judged with Postfix's texts (which differ a little between the two).
+ */
+async function flushRequest(config: MailConfig, kind: 'site' | 'file', arg: string): Promise<void> {
   checkAcl(config, 'authorized_flush_users', 'flush the mail queue');
   const client = new FlushClient(config);
-  const r = await client.sendSite(site);
+  const r = kind === 'site' ? await client.sendSite(arg) : await client.sendFile(arg);
   client.close();
   if (r.status === FLUSH_STAT.FAIL && r.why) msgWarn(r.why);
   switch (r.status) {
     case FLUSH_STAT.OK:
       return;
     case FLUSH_STAT.BAD:
-      msgFatal(`Invalid request: "${site}"`);
+      msgFatal(`Invalid request: "${arg}"`);
     case FLUSH_STAT.FAIL:
       msgFatal('Cannot flush mail queue - mail system is down');
     case FLUSH_STAT.DENY:
-      msgFatal(`Flush service is not configured for destination "${site}"`);
-    default:
-      msgFatal(`Unknown flush server reply status ${r.status}`);
+      if (kind === 'site') msgFatal(`Flush service is not configured for destination "${arg}"`);
   }
-}
-
-async function flushFile(config: MailConfig, id: string): Promise<void> {
-  checkAcl(config, 'authorized_flush_users', 'flush the mail queue');
-  const client = new FlushClient(config);
-  const r = await client.sendFile(id);
-  client.close();
-  if (r.status === FLUSH_STAT.FAIL && r.why) msgWarn(r.why);
-  switch (r.status) {
-    case FLUSH_STAT.OK:
-      return;
-    case FLUSH_STAT.BAD:
-      msgFatal(`Invalid request: "${id}"`);
-    case FLUSH_STAT.FAIL:
-      msgFatal('Cannot flush mail queue - mail system is down');
-    default:
-      msgFatal(`Unexpected flush server reply status ${r.status}`);
-  }
+  msgFatal(`${kind === 'site' ? 'Unknown' : 'Unexpected'} flush server reply status ${r.status}`);
 }
 
 const clip = (s: string): string => `${s.slice(0, 100)}${s.length > 100 ? '...' : ''}`;
@@ -241,10 +226,10 @@ export async function main(argv: string[]): Promise<number> {
       await showQueue(config, mode);
       break;
     case MODE.FLUSH_SITE:
-      await flushSite(config, site ?? '');
+      await flushRequest(config, 'site', site ?? '');
       break;
     case MODE.FLUSH_FILE:
-      await flushFile(config, id ?? '');
+      await flushRequest(config, 'file', id ?? '');
       break;
     case MODE.FLUSH_QUEUE:
       await flushQueue(config);
