@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests talk to. The real Postfix is the oracle; it is
 # installed with debconf's "No configuration" so no system instance runs.
 need_pkgs=()
-for pkg in postfix postfix-lmdb postfix-pcre strace swaks python3 dnsmasq-base dovecot-core dovecot-lmtpd pflogsumm; do
+for pkg in postfix postfix-lmdb postfix-pcre strace swaks python3 dnsmasq-base dovecot-core dovecot-lmtpd pflogsumm \
+    postgresql mariadb-server memcached slapd ldap-utils postfix-pgsql postfix-mysql postfix-sqlite postfix-ldap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

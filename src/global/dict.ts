@@ -13,11 +13,12 @@
  * as Postfix does.
  * Types: inline, static, fail, texthash, regexp, pcre, cidr, environ,
  * unix (passwd.byname, group.byname), nis (as on a host without NIS:
- * finds nothing), unionmap, pipemap, and proxy:TYPE:NAME, which opens
- * TYPE:NAME in this process (what proxymap would answer; the proxymap
- * service itself comes later). hash:, btree:, lmdb: and the other
- * Postfix types are recognised and answer "unsupported table type"
- * until the tables issue.
+ * finds nothing), unionmap, pipemap, randmap, lmdb (hash: and btree:
+ * open as lmdb:), sqlite, pgsql, mysql, ldap, memcache, tcp, socketmap,
+ * and proxy:TYPE:NAME (through the proxymap(8) service). cdb, dbm,
+ * sdbm, nisplus and netinfo are refused with the reason.
+ * Opened with mode 'write' or 'create' (postmap, postalias, proxywrite)
+ * a table is not cached and may offer update/delete (dict_base.ts).
  *
  * Text convention: keys and results are byte strings, one character per
  * byte (decode with 'latin1'), like addresses and headers everywhere in
@@ -34,7 +35,9 @@
  */
 import {
   type Dict,
+  type DictDupMode,
   type DictOpenContext,
+  type DictOpenMode,
   type DictOpener,
   DictOpenError,
   dictSurrogate,
@@ -51,11 +54,21 @@ import { dictTexthashOpen } from './dict_texthash.js';
 import { dictNisOpen } from './dict_nis.js';
 import { dictUnixOpen } from './dict_unix.js';
 import { dictPipemapOpen, dictUnionmapOpen } from './dict_unionmap.js';
+import { dictLmdbOpen } from './dict_lmdb.js';
+import { dictSqliteOpen } from './dict_sqlite.js';
+import { dictPgsqlOpen } from './dict_pgsql.js';
+import { dictMysqlOpen } from './dict_mysql.js';
+import { dictLdapOpen } from './dict_ldap.js';
+import { dictMemcacheOpen } from './dict_memcache.js';
+import { dictTcpOpen } from './dict_tcp.js';
+import { dictSocketmapOpen } from './dict_socketmap.js';
+import { dictRandmapOpen } from './dict_randmap.js';
+import { dictProxyOpen } from './dict_proxy.js';
 import { isValidUtf8Bytes, printableKey } from './dict_utf8.js';
 import { msgWarn } from '../util/msg.js';
 import { DictError } from './dict_base.js';
 
-export { DictError, type Dict } from './dict_base.js';
+export { DictError, type Dict, type DictDupMode, type DictOpenMode } from './dict_base.js';
 
 /** The table types implemented here, and whether each is a pattern table. */
 const DICT_TYPES: ReadonlyMap<string, { open: DictOpener; pattern: boolean }> = new Map([
@@ -71,14 +84,29 @@ const DICT_TYPES: ReadonlyMap<string, { open: DictOpener; pattern: boolean }> = 
   ['nis', { open: dictNisOpen, pattern: false }],
   ['unionmap', { open: dictUnionmapOpen, pattern: false }],
   ['pipemap', { open: dictPipemapOpen, pattern: false }],
+  ['randmap', { open: dictRandmapOpen, pattern: false }],
+  // hash: and btree: are opened as lmdb: (dict_lmdb.ts warns once).
+  ['lmdb', { open: dictLmdbOpen, pattern: false }],
+  ['hash', { open: dictLmdbOpen, pattern: false }],
+  ['btree', { open: dictLmdbOpen, pattern: false }],
+  ['sqlite', { open: dictSqliteOpen, pattern: false }],
+  ['pgsql', { open: dictPgsqlOpen, pattern: false }],
+  ['mysql', { open: dictMysqlOpen, pattern: false }],
+  ['ldap', { open: dictLdapOpen, pattern: false }],
+  ['memcache', { open: dictMemcacheOpen, pattern: false }],
+  ['tcp', { open: dictTcpOpen, pattern: false }],
+  ['socketmap', { open: dictSocketmapOpen, pattern: false }],
+  ['proxy', { open: dictProxyOpen, pattern: false }],
 ]);
 
-/** Postfix table types that exist but arrive with the tables issue. */
-export const DICT_TYPES_LATER: readonly string[] = [
-  'hash', 'btree', 'lmdb', 'cdb', 'dbm', 'sdbm', 'sqlite', 'pgsql', 'mysql', 'ldap',
-  'memcache', 'tcp', 'socketmap', 'nisplus', 'netinfo', 'randmap',
-  'internal',
-];
+/** Postfix table types Postern refuses, each with its reason. */
+export const DICT_TYPES_REFUSED: ReadonlyMap<string, string> = new Map([
+  ['cdb', 'no maintained CDB library for Node.js; use lmdb: (the default_database_type)'],
+  ['dbm', 'use lmdb: (the default_database_type)'],
+  ['sdbm', 'use lmdb: (the default_database_type)'],
+  ['nisplus', 'NIS+ is not supported'],
+  ['netinfo', 'NetInfo is not supported'],
+]);
 
 export interface DictOpenOptions {
   config?: MailConfig;
@@ -95,6 +123,15 @@ export interface DictOpenOptions {
   utf8?: boolean;
   /** Postfix's DICT_FLAG_NO_REGSUB (transport_maps and friends): no $n in regexp/pcre results. */
   noRegsub?: boolean;
+  /** Default 'read'. Only 'read' opens are cached and shared. */
+  mode?: DictOpenMode;
+  /** Default 'warn'. */
+  dup?: DictDupMode;
+  /** Default both true (see DictOpenContext). */
+  try0Null?: boolean;
+  try1Null?: boolean;
+  /** Default false. */
+  bulk?: boolean;
 }
 
 /** Opened tables, per process: key is the fold and UTF-8 flags + spec. */
@@ -104,6 +141,7 @@ const dictCache = new Map<string, Dict>();
 export function dictOpen(spec: string, opts: DictOpenOptions = {}): Dict {
   const fold = opts.fold ?? true;
   const utf8 = (opts.utf8 ?? fold) && (opts.config ? opts.config.getBool('smtputf8_enable') : true);
+  if ((opts.mode ?? 'read') !== 'read') return dictOpenUncached(spec, fold, utf8, opts);
   const cacheKey = `${fold ? 'F' : '-'}${utf8 ? 'U' : '-'}${opts.noRegsub ? 'N' : '-'}${spec}`;
   const cached = dictCache.get(cacheKey);
   if (cached) return cached;
@@ -125,16 +163,18 @@ function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: Dict
     return dictSurrogate(spec, type || 'unknown', false,
       `open dictionary: expecting "type:name" form instead of "${spec}"`);
   }
-  if (type === 'proxy') return dictProxy(spec, name, fold, utf8, opts);
   const kind = DICT_TYPES.get(type);
   if (!kind) {
-    const why = DICT_TYPES_LATER.includes(type)
-      ? `unsupported table type: ${type} (not available until the tables issue)`
+    const refused = DICT_TYPES_REFUSED.get(type);
+    const why = refused !== undefined
+      ? `unsupported dictionary type: ${type} (${refused})`
       : `unsupported dictionary type: ${type}`;
     return dictSurrogate(spec, type, false, why);
   }
   const ctx: DictOpenContext = {
     spec, type, name, fold, utf8, noRegsub: opts.noRegsub, config: opts.config, owner: opts.owner,
+    mode: opts.mode ?? 'read', dup: opts.dup ?? 'warn',
+    try0Null: opts.try0Null ?? true, try1Null: opts.try1Null ?? true, bulk: opts.bulk ?? false,
     openNested: (inner) => dictOpen(inner, { ...opts, fold, utf8 }),
   };
   try {
@@ -149,31 +189,32 @@ function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: Dict
 /**
  * Postfix's dict_utf8 layer with SMTPUTF8 on: a key that is not valid
  * UTF-8 finds nothing (with a warning); a result that is not valid UTF-8
- * is a lookup error.
+ * is a lookup error. Writes, deletes and sequence pass through.
  */
 function dictUtf8(dict: Dict): Dict {
-  return {
+  const keyOk = (key: string): boolean => {
+    if (isValidUtf8Bytes(key)) return true;
+    msgWarn(`${dict.spec}: non-UTF-8 key "${printableKey(key)}": malformed UTF-8 or invalid codepoint`);
+    return false;
+  };
+  const checkValue = (key: string, value: string | null): string | null => {
+    if (value !== null && !isValidUtf8Bytes(value)) {
+      msgWarn(`${dict.spec}: key "${key}": non-UTF-8 value "${printableKey(value)}": malformed UTF-8 or invalid codepoint`);
+      throw new DictError(dict.spec, `table ${dict.spec}: query error`);
+    }
+    return value;
+  };
+  const wrapped: Dict = {
     spec: dict.spec,
     type: dict.type,
     pattern: dict.pattern,
     close: () => dict.close(),
-    lookup: async (key: string) => {
-      if (!isValidUtf8Bytes(key)) {
-        msgWarn(`${dict.spec}: non-UTF-8 key "${printableKey(key)}": malformed UTF-8 or invalid codepoint`);
-        return null;
-      }
-      const value = await dict.lookup(key);
-      if (value !== null && !isValidUtf8Bytes(value)) {
-        msgWarn(`${dict.spec}: key "${key}": non-UTF-8 value "${printableKey(value)}": malformed UTF-8 or invalid codepoint`);
-        throw new DictError(dict.spec, `table ${dict.spec}: query error`);
-      }
-      return value;
-    },
+    lookup: async (key: string) => (keyOk(key) ? checkValue(key, await dict.lookup(key)) : null),
   };
-}
-
-/** proxy:TYPE:NAME: the inner table, opened here, under the proxy: spec. */
-function dictProxy(spec: string, inner: string, fold: boolean, utf8: boolean, opts: DictOpenOptions): Dict {
-  const dict = dictOpen(inner, { ...opts, fold, utf8 });
-  return { spec, type: 'proxy', pattern: dict.pattern, lookup: (key) => dict.lookup(key), close: async () => {} };
+  const { lookupSync, update, delete: del, sequence } = dict;
+  if (lookupSync) wrapped.lookupSync = (key) => (keyOk(key) ? checkValue(key, lookupSync.call(dict, key)) : null);
+  if (update) wrapped.update = (key, value) => update.call(dict, key, value);
+  if (del) wrapped.delete = (key) => del.call(dict, key);
+  if (sequence) wrapped.sequence = () => sequence.call(dict);
+  return wrapped;
 }

@@ -43,8 +43,37 @@ export interface Dict {
   readonly pattern: boolean;
   /** null = not found; rejects with DictError when the lookup cannot be done. */
   lookup(key: string): Promise<string | null>;
+  /**
+   * The same lookup without waiting, offered by tables that answer from
+   * memory or a memory-mapped file (inline, texthash, regexp, lmdb,
+   * sqlite, ...): null = not found; throws DictError. Absent for network
+   * tables and proxy:.
+   */
+  lookupSync?(key: string): string | null;
+  /**
+   * Writable tables (opened with mode 'write' or 'create'): add or change
+   * one entry; an existing key is handled per DictOpenContext.dup.
+   * Rejects with DictError. With bulk, nothing is visible before close().
+   */
+  update?(key: string, value: string): Promise<void>;
+  /** Writable tables: remove one entry; false when it was not there. Rejects with DictError. */
+  delete?(key: string): Promise<boolean>;
+  /** Every entry, in the table's own order (postmap -s, postalias -s); rejects with DictError. */
+  sequence?(): AsyncIterable<[string, string]>;
+  /** Commits a bulk update; releases files, connections and timers. */
   close(): Promise<void>;
 }
+
+/** How a table is opened: Postfix's O_RDONLY, O_RDWR, O_RDWR|O_CREAT|O_TRUNC. */
+export type DictOpenMode = 'read' | 'write' | 'create';
+
+/**
+ * What update() does with a key that exists (Postfix DICT_FLAG_DUP_*):
+ * 'fatal' rejects with DictError "duplicate entry"; 'warn' warns
+ * ("TABLE: duplicate entry: \"KEY\"") and keeps the old value; 'ignore'
+ * keeps the old value silently; 'replace' stores the new value.
+ */
+export type DictDupMode = 'fatal' | 'warn' | 'ignore' | 'replace';
 
 /** What dictOpen() passes to a table type's opener. */
 export interface DictOpenContext {
@@ -64,7 +93,26 @@ export interface DictOpenContext {
   config?: MailConfig;
   /** The parameter that names the table, for messages. */
   owner?: string;
+  /** Default 'read'. */
+  mode: DictOpenMode;
+  /** Default 'warn' (postmap's default). */
+  dup: DictDupMode;
+  /**
+   * Postfix's DICT_FLAG_TRY1NULL / TRY0NULL for indexed tables: keys and
+   * values stored with (try1) or without (try0) a terminating null byte.
+   * Reading tries both unless the file's own habit is known; writing
+   * uses try1 when both are set (postmap -N sets only try1, -n only try0).
+   */
+  try0Null: boolean;
+  try1Null: boolean;
+  /** Many updates in one transaction, committed by close() (postmap/postalias builds). */
+  bulk: boolean;
 }
+
+/** The open options a table gets when the caller names none (a read-only lookup table). */
+export const DICT_OPEN_DEFAULTS = {
+  mode: 'read', dup: 'warn', try0Null: true, try1Null: true, bulk: false,
+} as const satisfies Partial<DictOpenContext>;
 
 /** A table type: returns the Dict or throws DictOpenError (turned into a surrogate). */
 export type DictOpener = (ctx: DictOpenContext) => Dict;
@@ -102,6 +150,7 @@ export function syncDict(
     type: ctx.type,
     pattern,
     lookup: async (key: string) => lookup(key),
+    lookupSync: lookup,
     close: async () => {},
   };
 }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DictError, dictCacheClear, dictOpen } from './dict.js';
+import { DICT_OPEN_DEFAULTS } from './dict_base.js';
 import { captureWarnings, tableFile } from './dict_test_lib.js';
 import { dictUnixOpen } from './dict_unix.js';
 
@@ -102,7 +103,7 @@ test('unix:, proxy: and nis: (formats as postmap -q shows them)', async (t) => {
   dictCacheClear();
   const passwd = tableFile(t, 'passwd', 'root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000:Bob,,,:/home/bob:/bin/sh\n');
   const group = tableFile(t, 'group', 'root:x:0:\nstaff:x:50:bob,alice\n');
-  const ctx = (name: string) => ({ spec: `unix:${name}`, type: 'unix', name, fold: true, utf8: true });
+  const ctx = (name: string) => ({ ...DICT_OPEN_DEFAULTS, spec: `unix:${name}`, type: 'unix', name, fold: true, utf8: true });
   const pw = dictUnixOpen(ctx('passwd.byname'), { passwd, group });
   const gr = dictUnixOpen(ctx('group.byname'), { passwd, group });
   assert.equal(await pw.lookup('BOB'), 'bob:x:1000:1000:Bob,,,:/home/bob:/bin/sh');
