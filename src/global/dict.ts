@@ -66,6 +66,7 @@ import { dictRandmapOpen } from './dict_randmap.js';
 import { dictProxyOpen } from './dict_proxy.js';
 import { isValidUtf8Bytes, printableKey } from './dict_utf8.js';
 import { msgWarn } from '../util/msg.js';
+import { dictWatchClear } from './dict_changed.js';
 import { DictError } from './dict_base.js';
 
 export { DictError, type Dict, type DictDupMode, type DictOpenMode } from './dict_base.js';
@@ -153,6 +154,7 @@ export function dictOpen(spec: string, opts: DictOpenOptions = {}): Dict {
 /** Forget every cached table (tests, reload). */
 export function dictCacheClear(): void {
   dictCache.clear();
+  dictWatchClear();
 }
 
 function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: DictOpenOptions): Dict {

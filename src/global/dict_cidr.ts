@@ -68,7 +68,7 @@ function parseCidrRule(text: string, line: number, nesting: number): CidrRule | 
 export function dictCidrOpen(ctx: DictOpenContext): Dict {
   const rules: CidrRule[] = [];
   const stack: number[] = [];
-  for (const { text, line } of readTableLines(ctx.name)) {
+  for (const { text, line } of readTableLines(ctx.name, ctx.spec)) {
     const rule = parseCidrRule(text, line, stack.length);
     if (typeof rule === 'string') {
       msgWarn(`cidr map ${ctx.name}, line ${line}: ${rule}: skipping this rule`);

@@ -11,16 +11,17 @@
  * bytes, one character per byte (latin1), like every address here.
  *
  * What it does not do: interpret the lines (each table type does), or
- * watch the file for changes.
+ * decide what a changed file means (dict_changed.ts records it).
  *
  * DIAGNOSTICS
  * A file that cannot be read throws DictOpenError("open FILE: reason"),
  * which dictOpen() turns into a surrogate table. A file larger than
  * DICT_FILE_MAX_BYTES is refused the same way.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { strerror } from '../util/strerror.js';
 import { DictOpenError } from './dict_base.js';
+import { dictWatchFile } from './dict_changed.js';
 
 /** Refuse table source files beyond this size (a limit, not a Postfix rule). */
 export const DICT_FILE_MAX_BYTES = 64 * 1024 * 1024;
@@ -57,16 +58,24 @@ export function tableLines(content: string): TableLine[] {
   return out;
 }
 
-/** Read and split a table file; throws DictOpenError when it cannot be read. */
-export function readTableLines(path: string): TableLine[] {
+/**
+ * Read and split a table file; throws DictOpenError when it cannot be
+ * read. With `spec`, the file is watched for changes (dict_changed.ts).
+ */
+export function readTableLines(path: string, spec?: string): TableLine[] {
   let buf: Buffer;
+  let fd: number | null = null;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
+    const st = fstatSync(fd);
+    if (st.size > DICT_FILE_MAX_BYTES) throw new DictOpenError(`open ${path}: file is larger than ${DICT_FILE_MAX_BYTES} bytes`);
+    buf = readFileSync(fd);
+    if (spec !== undefined) dictWatchFile(spec, path, st);
   } catch (err) {
+    if (err instanceof DictOpenError) throw err;
     throw new DictOpenError(`open ${path}: ${strerror(err)}`);
-  }
-  if (buf.length > DICT_FILE_MAX_BYTES) {
-    throw new DictOpenError(`open ${path}: file is larger than ${DICT_FILE_MAX_BYTES} bytes`);
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
   return tableLines(buf.toString('latin1'));
 }

@@ -74,6 +74,6 @@ function pcreCompiler(file: string): PatternCompiler {
 }
 
 export function dictPcreOpen(ctx: DictOpenContext): Dict {
-  const rules = parsePatternRules('pcre', ctx.name, readTableLines(ctx.name), pcreCompiler(ctx.name), ctx.noRegsub);
+  const rules = parsePatternRules('pcre', ctx.name, readTableLines(ctx.name, ctx.spec), pcreCompiler(ctx.name), ctx.noRegsub);
   return syncDict(ctx, true, (key) => lookupPatternRules(rules, key));
 }

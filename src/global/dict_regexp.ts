@@ -302,6 +302,6 @@ const REGEXP_COMPILER: PatternCompiler = {
 };
 
 export function dictRegexpOpen(ctx: DictOpenContext): Dict {
-  const rules = parsePatternRules('regexp', ctx.name, readTableLines(ctx.name), REGEXP_COMPILER, ctx.noRegsub);
+  const rules = parsePatternRules('regexp', ctx.name, readTableLines(ctx.name, ctx.spec), REGEXP_COMPILER, ctx.noRegsub);
   return syncDict(ctx, true, (key) => lookupPatternRules(rules, key));
 }

@@ -77,7 +77,7 @@ export function parseTexthash(file: string, lines: readonly TableLine[], fold: b
 export function dictTexthashOpen(ctx: DictOpenContext): Dict {
   let lines: TableLine[];
   try {
-    lines = readTableLines(ctx.name);
+    lines = readTableLines(ctx.name, ctx.spec);
   } catch (err) {
     if (err instanceof DictOpenError) throw new DictOpenError(err.message.replace(/^open /, 'open database '));
     throw err;

@@ -10,7 +10,9 @@
  * clients and triggers from master and reports when each client is gone.
  * It ends the process after max_idle seconds without clients or after
  * max_use clients per concurrent client slot (max_use × the most clients
- * held at once; unless the daemon is `resident`, like qmgr), and on
+ * held at once; unless the daemon is `resident`, like qmgr), when a
+ * table file it read has changed (stream servers: "table TYPE:NAME has
+ * changed -- restarting", as Postfix; see global/dict_changed.ts), and on
  * master's graceful stop (reload) it finishes current clients first.
  *
  * THE CONTRACT FOR A DAEMON
@@ -65,7 +67,8 @@
 import type { Socket } from 'node:net';
 import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
-import { msgFatal, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
+import { msgFatal, msgInfo, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
+import { DICT_CHANGED_CHECK_MS, dictChangedName } from '../global/dict_changed.js';
 import { getpwnam } from '../util/pwd_lookup.js';
 import { readTriggerConnection, TRIGGER_BUF_SIZE, TRIGGER_READ_WAIT_MS } from '../global/ipc/trigger_server.js';
 import { ENV_MAIL_CONFIG, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
@@ -151,11 +154,15 @@ interface ClientSlot {
   stream: Socket;
 }
 
+/** Why a worker stops taking clients on its own. */
+export type RetireReason = 'max_idle' | 'max_use' | 'table_changed';
+
 /** The skeleton's state machine, usable with or without master. */
 export class MailServer {
   #active = new Set<ClientSlot>();
   #useCount = 0;
   #idleTimer: NodeJS.Timeout | null = null;
+  #tableCheckTimer: NodeJS.Timeout | null = null;
   #retired = false;
   #stopping = false;
   #finished = false;
@@ -172,7 +179,7 @@ export class MailServer {
     ctx: Omit<ServiceContext, 'signal'>,
     private readonly hooks: {
       onClientDone?(id: number): void;
-      onRetire?(why: 'max_idle' | 'max_use'): void;
+      onRetire?(why: RetireReason): void;
     } = {},
   ) {
     this.ctx = { ...ctx, signal: this.#abort.signal };
@@ -203,6 +210,11 @@ export class MailServer {
     between?.();
     await this.options.postInit?.(this.ctx);
     this.#armIdle();
+    if (this.kind !== 'trigger') {
+      // Also notice a changed table while no client arrives.
+      this.#tableCheckTimer = setInterval(() => this.#retireIfTableChanged(), DICT_CHANGED_CHECK_MS);
+      this.#tableCheckTimer.unref();
+    }
   }
 
   /** A new client from master (or a test). `id` is echoed in the done report. */
@@ -217,6 +229,22 @@ export class MailServer {
     this.#peakActive = Math.max(this.#peakActive, this.#active.size);
     const maxUse = this.options.unlimitedUse ? 0 : this.ctx.config.getInt('max_use');
     if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse * this.#peakActive) this.#retire('max_use');
+    this.#retireIfTableChanged();
+  }
+
+  /**
+   * Postfix's pre-accept check: a table file read at open time changed,
+   * so this process serves the clients it has and makes way for one that
+   * reads the new file. Stream servers only (a trigger server such as
+   * qmgr keeps its in-memory state).
+   */
+  #retireIfTableChanged(): void {
+    if (this.kind === 'trigger' || this.#retired) return;
+    const changed = dictChangedName();
+    if (changed === null) return;
+    msgInfo(`table ${changed} has changed -- restarting`);
+    if (this.#tableCheckTimer) clearInterval(this.#tableCheckTimer);
+    this.#retire('table_changed');
   }
 
   /** A trigger that did not come over a stream (fifo data, master wakeup). */
@@ -306,7 +334,7 @@ export class MailServer {
     this.#maybeFinish();
   }
 
-  #retire(why: 'max_idle' | 'max_use'): void {
+  #retire(why: RetireReason): void {
     if (this.#retired) return;
     this.#retired = true;
     msgVerbose(`${this.ctx.programName}: retiring after ${why}`);
@@ -338,6 +366,7 @@ export class MailServer {
     if (this.#finished) return;
     this.#finished = true;
     this.#disarmIdle();
+    if (this.#tableCheckTimer) clearInterval(this.#tableCheckTimer);
     Promise.resolve()
       .then(() => this.options.onExit?.(this.ctx))
       .catch((err: unknown) => msgWarn(`${this.ctx.programName}: exit handler: ${err instanceof Error ? err.message : String(err)}`))

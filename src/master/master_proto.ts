@@ -39,7 +39,7 @@ export type MasterToWorker =
 export type WorkerToMaster =
   | { t: typeof MASTER_MSG.READY }
   | { t: typeof MASTER_MSG.DONE; id: number }
-  | { t: typeof MASTER_MSG.RETIRE; why: 'max_idle' | 'max_use' };
+  | { t: typeof MASTER_MSG.RETIRE; why: 'max_idle' | 'max_use' | 'table_changed' };
 
 /**
  * The worker command-line options master adds in front of the master.cf
