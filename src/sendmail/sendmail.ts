@@ -18,11 +18,12 @@
  * - -bp (and the name mailq), -q, -qRsite, -qIid: run postqueue(1) -p,
  *   -f, -s site, -i id in its place, as Postfix (sendmail_queue.ts).
  * - -q<interval> and -bh/-bH: ignored, as in Postfix. -bd: postfix start.
+ * - -bi, -I and the name newaliases: run postalias(1) over
+ *   alias_database (sendmail_newaliases.ts).
  *
  * What it does NOT do yet: -bv (address verification reports need the
- * delivery agents), -bi/newaliases (postalias): each says so and exits
- * with EX_UNAVAILABLE. It does not close inherited file
- * descriptors (Node does not leak them) and passes MAIL_CONFIG to its
+ * delivery agents): it says so and exits with EX_UNAVAILABLE. It does
+ * not close inherited file descriptors (Node does not leak them) and passes MAIL_CONFIG to its
  * children rather than applying export_environment.
  *
  * DIAGNOSTICS
@@ -47,6 +48,7 @@ import { checkUserAcl } from '../global/user_acl.js';
 import { senderFullName, senderLogin } from './sendmail_user.js';
 import { argumentAddresses } from './sendmail_enqueue.js';
 import { postqueueArgs, runPostqueue } from './sendmail_queue.js';
+import { runNewaliases } from './sendmail_newaliases.js';
 
 /** dist/src, where the other programs live. */
 const PROGRAM_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -183,8 +185,7 @@ export async function main(argv: string[], progName = basename(process.argv[1] ?
       return runProgram('postfix', [...Array(args.verbose).fill('-v'), 'start'], config);
     case SM_MODE.NEWALIAS:
       noRecipients('alias initialization mode');
-      if ((args.aliasDbMap ?? config.get('alias_database')) === '') return 0;
-      return notYet('newaliases / sendmail -bi (postalias)');
+      return runNewaliases(config, args.aliasDbMap, args.verbose);
     case SM_MODE.USER: {
       noRecipients('stand-alone mode');
       const uid = process.getuid?.() ?? 0;

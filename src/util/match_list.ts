@@ -11,9 +11,17 @@
  * match functions; the first hit decides (true, or false when negated);
  * no hit is false. Inputs are lower-cased before matching.
  *
- * Tables: only the two that need no file, inline:{ key=value ... } and
- * static:value, exist yet; their keys are case-folded. Any other type is
- * refused at init time with an "unsupported table type" error.
+ * Tables: inline:{ key=value ... } and static:value are read here (keys
+ * case-folded). Every other type:name goes through the table opener that
+ * src/global/match_table.ts registers with setMatchTableOpener() (util
+ * cannot import the table layer); with none registered such an entry is
+ * refused at init time with an "unsupported table type" error. Lists
+ * stay synchronous: a table answers through MatchTable.lookup(), which
+ * throws MatchTableError when the lookup cannot be done (a network
+ * table, a table that could not be opened), and the list records that
+ * in `error` as Postfix's MATCH_FLAG_RETURN does. matchAsync() is the
+ * same search for callers that can wait: it also asks tables that answer
+ * only asynchronously (MatchTable.lookupAsync), such as tcp: or proxy:.
  *
  * What it does not do: know what the patterns mean (the match functions
  * do: match_ops.ts), or decide whether an error is fatal: like Postfix's
@@ -56,10 +64,15 @@ export class MatchListError extends Error {
   }
 }
 
-/** A lookup table a pattern list can name; lookup() throws on a lookup failure. */
+/**
+ * A lookup table a pattern list can name; lookup() throws MatchTableError
+ * on a lookup failure, or MatchTableWait when only lookupAsync() can answer.
+ */
 export interface MatchTable {
   readonly typeName: string;
   lookup(key: string): string | undefined;
+  /** Tables that must wait (network, proxy:): the answer for matchAsync(); rejects with MatchTableError. */
+  lookupAsync?(key: string): Promise<string | undefined>;
 }
 
 /** A match function: does `input` (lower-cased) match `pattern` (without '!')? */
@@ -89,7 +102,30 @@ export function splitBraced(text: string, delims: string = MATCH_LIST_DELIMS): s
   return words;
 }
 
-class TableError extends Error {}
+/** Thrown by MatchTable.lookup() when a lookup cannot be done: the list records it in `error`. */
+export class MatchTableError extends Error {}
+const TableError = MatchTableError;
+
+/** Thrown by MatchTable.lookup() of a table that can only answer through lookupAsync(). */
+export class MatchTableWait extends MatchTableError {}
+
+/** Most table lookups one matchAsync() waits for before giving up (each is one pass of match()). */
+export const MATCH_ASYNC_MAX_WAITS = 64;
+
+/** Opens a type:name table for a list (registered by src/global/match_table.ts). */
+export type MatchTableOpener = (typeAndName: string, listName: string, fail: (why: string) => never) => MatchTable;
+
+let registeredOpener: MatchTableOpener | null = null;
+
+/** Register (or, with null, remove) the opener used for table types other than inline: and static:. */
+export function setMatchTableOpener(opener: MatchTableOpener | null): void {
+  registeredOpener = opener;
+}
+
+/** Is a table opener registered (any type:name can be used in lists)? */
+export function hasMatchTableOpener(): boolean {
+  return registeredOpener !== null;
+}
 
 /** A table standing in for a /file that could not be opened: every lookup fails. */
 function surrogateTable(typeName: string, why: string): MatchTable {
@@ -122,8 +158,8 @@ function inlineTable(spec: string, fail: (why: string) => never): MatchTable {
   return { typeName: 'inline', lookup: (key) => entries.get(key.toLowerCase()) };
 }
 
-/** Open a type:table entry; only inline: and static: exist yet. */
-export function openMatchTable(typeAndName: string, fail: (why: string) => never): MatchTable {
+/** Open a type:table entry: inline: and static: here, others through the registered opener. */
+export function openMatchTable(typeAndName: string, fail: (why: string) => never, listName = ''): MatchTable {
   const colon = typeAndName.indexOf(':');
   // Table types are case-sensitive, as in Postfix ("INLINE:" is unknown).
   const type = typeAndName.slice(0, colon);
@@ -137,7 +173,8 @@ export function openMatchTable(typeAndName: string, fail: (why: string) => never
       return { typeName: 'static', lookup: () => value };
     }
     default:
-      return fail(`unsupported table type "${type}" in "${typeAndName}" (only inline: and static: are implemented)`);
+      if (registeredOpener !== null) return registeredOpener(typeAndName, listName, fail);
+      return fail(`unsupported table type "${type}" in "${typeAndName}" (no table opener registered: only inline: and static: are available)`);
   }
 }
 
@@ -155,17 +192,64 @@ export class MatchList {
     readonly funcs: readonly MatchFunc[],
   ) {}
 
+  /** During one synchronous pass of matchAsync(): answers already waited for, by pattern NUL key. */
+  #answers: Map<string, string | null> | null = null;
+  /** Set by tableLookup() during matchAsync() when a table must be waited for. */
+  #wait: { pattern: string; key: string; table: MatchTable } | null = null;
+
   /** Look up a key in a table pattern; a failure sets `error` and counts as no match. */
   tableLookup(pattern: string, key: string): string | undefined {
     const table = this.tables.get(pattern);
     if (!table) throw new Error(`${this.name}: table ${pattern} was never opened`);
+    const answers = this.#answers;
+    if (answers !== null) {
+      const known = answers.get(`${pattern}\0${key}`);
+      if (known !== undefined) return known ?? undefined;
+    }
     try {
       return table.lookup(key);
     } catch (e) {
       if (!(e instanceof TableError)) throw e;
+      if (e instanceof MatchTableWait && answers !== null && table.lookupAsync) this.#wait = { pattern, key, table };
       this.error = `${this.name}: ${pattern}: table lookup problem: ${e.message}`;
       return undefined;
     }
+  }
+
+  /**
+   * match() for callers that can wait: tables that answer only
+   * asynchronously (network tables, proxy:) are asked too. Each pass runs
+   * match(); when it stops at such a table, the lookup is awaited, its
+   * answer remembered for this call only, and match() runs again, at most
+   * MATCH_ASYNC_MAX_WAITS times. Concurrent calls share nothing but the
+   * result of `error`, which each call sets before it resolves.
+   */
+  async matchAsync(...inputs: string[]): Promise<boolean> {
+    const answers = new Map<string, string | null>();
+    for (let pass = 0; pass <= MATCH_ASYNC_MAX_WAITS; pass++) {
+      // One synchronous pass: nothing else runs between these statements.
+      this.#answers = answers;
+      this.#wait = null;
+      let result: boolean;
+      try {
+        result = this.match(...inputs);
+      } finally {
+        this.#answers = null;
+      }
+      const wait = this.#wait as { pattern: string; key: string; table: MatchTable } | null;
+      this.#wait = null;
+      if (wait === null) return result;
+      if (pass === MATCH_ASYNC_MAX_WAITS) break;
+      try {
+        answers.set(`${wait.pattern}\0${wait.key}`, (await wait.table.lookupAsync!(wait.key)) ?? null);
+      } catch (e) {
+        if (!(e instanceof TableError)) throw e;
+        this.error = `${this.name}: ${wait.pattern}: table lookup problem: ${e.message}`;
+        return false;
+      }
+    }
+    this.error = `${this.name}: more than ${MATCH_ASYNC_MAX_WAITS} table lookups in one match`;
+    return false;
   }
 
   /** Record a pattern that cannot be used (e.g. a bad network pattern). */
@@ -241,7 +325,7 @@ function parseInto(list: MatchList, text: string, initMatch: boolean, where: Par
         parseInto(list, line, match, { file: item, line: i + 1, depth: where.depth + 1 });
       });
     } else if (isTablePattern(item)) {
-      if (!list.tables.has(item)) list.tables.set(item, openMatchTable(item, fail));
+      if (!list.tables.has(item)) list.tables.set(item, openMatchTable(item, fail, list.name));
       list.patterns.push(`${bang}${item}`);
     } else {
       list.patterns.push(`${bang}${item.toLowerCase()}`);

@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isTablePattern, type MatchFunc, MatchListError, matchListInit, splitBraced } from './match_list.js';
+import {
+  hasMatchTableOpener, isTablePattern, type MatchFunc, MatchListError, matchListInit, MatchTableError, MatchTableWait,
+  setMatchTableOpener, splitBraced,
+} from './match_list.js';
 
 /** Exact string match, or a table lookup for a type:table pattern. */
 const equal: MatchFunc = (list, input, pattern) =>
@@ -105,4 +108,42 @@ test('a /file naming itself stops at the nesting limit', (t) => {
   const file = join(tmp(t), 'loop');
   writeFileSync(file, `${file}\n`);
   assert.throws(() => matchListInit('test_list', 0, file, [equal]), /nested too deeply/);
+});
+
+test('registered table opener: other types open through it; matchAsync waits for MatchTableWait tables', async () => {
+  const asked: string[] = [];
+  const remote: Record<string, string> = { b: 'yes', down: '' };
+  setMatchTableOpener((typeAndName, listName, fail) => {
+    if (typeAndName.startsWith('bad:')) fail('refused by the opener');
+    return {
+      typeName: typeAndName.slice(0, typeAndName.indexOf(':')),
+      lookup(key) {
+        if (typeAndName.startsWith('sync:')) return key === 'a' ? 'x' : undefined;
+        throw new MatchTableWait(`${typeAndName} (${listName}) must wait`);
+      },
+      async lookupAsync(key) {
+        asked.push(key);
+        if (key === 'down') throw new MatchTableError('server down');
+        return remote[key];
+      },
+    };
+  });
+  try {
+    assert.equal(hasMatchTableOpener(), true);
+    assert.throws(() => matchListInit('test_list', 0, 'bad:x', [equal]), /^MatchListError: test_list: refused by the opener$/);
+    const list = matchListInit('test_list', 0, 'sync:t net:t', [equal]);
+    assert.equal(list.match('a'), true);
+    assert.equal(list.match('b'), false);
+    assert.equal(list.error, 'test_list: net:t: table lookup problem: net:t (test_list) must wait');
+    assert.equal(await list.matchAsync('b'), true);
+    assert.equal(list.error, null);
+    assert.equal(await list.matchAsync('c'), false);
+    assert.equal(list.error, null);
+    assert.equal(await list.matchAsync('down'), false);
+    assert.equal(list.error, 'test_list: net:t: table lookup problem: server down');
+    assert.deepEqual(asked, ['b', 'c', 'down']);
+  } finally {
+    setMatchTableOpener(null);
+  }
+  assert.throws(() => matchListInit('test_list', 0, 'net:t', [equal]), /unsupported table type "net"/);
 });
