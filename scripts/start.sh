@@ -45,7 +45,7 @@ else
   owner=$(id -un)
   group=$(id -gn)
 fi
-cp conf/main.cf conf/master.cf "$etc/"
+cp conf/main.cf conf/master.cf conf/aliases "$etc/"
 
 node dist/src/postconf/postconf.js -c "$etc" -e \
   "queue_directory = $queue" \
@@ -55,6 +55,9 @@ node dist/src/postconf/postconf.js -c "$etc" -e \
   "mail_spool_directory = $spool" \
   "mail_owner = $owner" \
   "setgid_group = $group"
+
+# The alias table (alias_database), as newaliases builds it.
+node dist/src/sendmail/sendmail.js -C "$etc" -bi
 
 echo "postern: config directory $etc (made from conf/)"
 echo "postern: queue directory  $queue"

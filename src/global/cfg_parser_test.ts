@@ -98,18 +98,21 @@ test('bad settings are fatal with the real postmap texts', async (t) => {
     badtemplate: `dbpath = ${base}\nquery = SELECT '%x'\n`,
     badresult: `dbpath = ${base}\nquery = SELECT '%s'\nresult_format = %s%y\n`,
   };
-  const files = Object.keys(cases).map((name) => {
+  const specs = Object.keys(cases).map((name) => {
     const f = join(dir, `${name}.cf`);
     writeFileSync(f, cases[name]!);
-    return f;
+    return `sqlite:${f}`;
   });
-  const reals = await Promise.all(files.map((f) => realPostmap(['-c', join(dir, 'etc'), '-q', 'a@b', `sqlite:${f}`])));
-  for (const [i, f] of files.entries()) {
+  // A name without '/' or '.' in front is a main.cf prefix ("rel.cf_dbpath").
+  specs.push('sqlite:rel.cf', 'pgsql:pgsrc');
+  const config = new MailConfig(join(dir, 'etc'), parseMainCf('compatibility_level = 3.6\n', 'main.cf').entries);
+  const reals = await Promise.all(specs.map((spec) => realPostmap(['-c', join(dir, 'etc'), '-q', 'a@b', spec])));
+  for (const [i, spec] of specs.entries()) {
     const want = /postmap: fatal: (.*)/.exec(reals[i]!)?.[1];
-    assert.ok(want, `real postmap fails on ${f}: ${reals[i]}`);
+    assert.ok(want, `real postmap fails on ${spec}: ${reals[i]}`);
     dictCacheClear();
-    const { result } = await captureWarnings(() => fatalText(() => dictOpen(`sqlite:${f}`)));
-    assert.equal(result, `FATAL ${want}`, f);
+    const { result } = await captureWarnings(() => fatalText(() => dictOpen(spec, { config })));
+    assert.equal(result, `FATAL ${want}`, spec);
   }
   dictCacheClear();
 });

@@ -12,7 +12,11 @@
  * beside it) with binary keys and values. Also the map-size rules:
  * readers map generously so that a table grown by another process stays
  * readable; writers start at lmdb_map_size and double when full, as
- * Postfix's slmdb does.
+ * Postfix's slmdb does. lmdbCloseEnv() closes a file's stores only with
+ * its last user in the process (lmdb-js shares one LMDB environment per
+ * file, and closing one store breaks the others). lmdbSyncLockTxnid()
+ * keeps LMDB's lock file in step with commits made without it (Postfix
+ * writes with MDB_NOLOCK) and with a data file replaced under it.
  *
  * What it does NOT do: fold keys, add null bytes, handle duplicates or
  * notice rebuilt files (dict_lmdb.ts).

@@ -57,6 +57,9 @@ export const DICT_MC_DEFAULTS = {
   retry_pause: 1,
 } as const;
 
+/** The bound used for "timeout = 0" (no limit in Postfix). */
+export const DICT_MC_UNLIMITED_TIMEOUT_MS = 3_600_000;
+
 /** memcache text protocol replies. */
 export const MC_REPLY = { end: 'END', stored: 'STORED', deleted: 'DELETED', notFound: 'NOT_FOUND' } as const;
 
@@ -101,7 +104,9 @@ class MemcacheDict implements Dict {
     const cfg = cfgParserOpen(ctx);
     const D = DICT_MC_DEFAULTS;
     this.keyFormat = cfg.getStr('key_format', D.key_format, 0, 0);
-    this.timeoutMs = cfg.getInt('timeout', D.timeout, 0, 0) * MS;
+    const timeout = cfg.getInt('timeout', D.timeout, 0, 0);
+    // timeout = 0 means no time limit in Postfix; Postern still bounds every wait.
+    this.timeoutMs = timeout > 0 ? timeout * MS : DICT_MC_UNLIMITED_TIMEOUT_MS;
     this.ttl = cfg.getInt('ttl', D.ttl, 0, 0);
     this.flags = cfg.getInt('flags', D.flags, 0, 0);
     this.pauseMs = cfg.getInt('retry_pause', D.retry_pause, 1, 0) * MS;

@@ -86,12 +86,12 @@ test('data_size_limit: a long value is not stored', async () => {
 });
 
 test('backup table: fallback, cache fill, answers while memcached is down', async () => {
-  const file = cf(`memcache = ${mc.endpoint}\nkey_format = b:%s\nbackup = inline:{ k1=from backup }\n`);
+  const file = cf(`memcache = ${mc.endpoint}\nkey_format = b:%s\nbackup = inline:{ k1=from-backup }\n`);
   const d = dictOpen(`memcache:${file}`);
-  assert.equal(await d.lookup('k1'), 'from backup');
+  assert.equal(await d.lookup('k1'), 'from-backup');
   assert.equal(await d.lookup('k2'), null);
   const raw = dictOpen(`memcache:${cf(`memcache = ${mc.endpoint}\n`)}`);
-  assert.equal(await raw.lookup('b:k1'), 'from backup');
+  assert.equal(await raw.lookup('b:k1'), 'from-backup');
   const { lines: seq } = await captureWarnings(async () => {
     const out: Array<[string, string]> = [];
     for await (const e of raw.sequence!()) out.push(e);
@@ -101,7 +101,7 @@ test('backup table: fallback, cache fill, answers while memcached is down', asyn
   await mc.stop();
   try {
     const { result, lines } = await captureWarnings(() => d.lookup('k1'));
-    assert.equal(result, 'from backup');
+    assert.equal(result, 'from-backup');
     assert.ok(lines.every((l) => /^warning: connect to 127\.0\.0\.1:\d+: Connection refused$/.test(l)), lines.join('\n'));
     await captureWarnings(() => assert.rejects(raw.lookup('b:k1'), DictError));
   } finally {

@@ -65,6 +65,8 @@ export const PGSQL_IDLE_MS = 60_000;
 export const PGSQL_CONNECT_TIMEOUT_MS = 30_000;
 /** Bound on one query. */
 export const PGSQL_QUERY_TIMEOUT_MS = 60_000;
+/** How long a closing connection may take before its socket is destroyed. */
+export const PGSQL_END_GRACE_MS = 1000;
 /** Lookups that may wait for the one running on the same table. */
 export const PGSQL_MAX_PENDING = 100;
 /** Safety net on host attempts per lookup (Postfix RETRY_CONN_MAX). */
@@ -225,7 +227,13 @@ export function dictPgsqlOpen(ctx: DictOpenContext): Dict {
     const c = h.client;
     h.client = null;
     h.stat = stat;
-    if (c) c.end().catch(() => {});
+    if (c) {
+      // end() waits for the server; a hung one must not hold the socket.
+      const stream = (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+      const kill = setTimeout(() => stream?.destroy(), PGSQL_END_GRACE_MS);
+      kill.unref();
+      c.end().then(() => clearTimeout(kill), () => stream?.destroy());
+    }
   };
   const downHost = (h: PgHost): void => {
     closeHost(h, 'fail');

@@ -18,11 +18,14 @@
  *
  * What it does not do: update, delete or sequence (refused at open
  * time with Postfix's "requires O_RDONLY access mode"), or offer
- * lookupSync.
+ * lookupSync. (It also accepts "tcp:inet:host:port", which Postfix
+ * would reject at lookup time.)
  *
  * DIAGNOSTICS
  * Postfix's warnings: "connect to TCP map HOST:PORT: REASON",
- * "read TCP map reply from HOST:PORT: unexpected EOF (REASON)",
+ * "read TCP map reply from HOST:PORT: unexpected EOF (REASON)" (REASON
+ * "Operation now in progress" at a plain EOF: the errno Postfix's
+ * non-blocking connect leaves behind, as the real postmap prints it),
  * "read TCP map reply from HOST:PORT: text longer than 4096",
  * "read TCP map reply from HOST:PORT: malformed reply: TEXT",
  * "read TCP map reply from HOST:PORT: bad status code: TEXT"; then the

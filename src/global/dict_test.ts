@@ -23,13 +23,19 @@ test('an unreadable file gives a surrogate: one warning at open, DictError at lo
   t.diagnostic('surrogate ok');
 });
 
-test('hash:, lmdb: and unknown types are refused clearly', async () => {
+test('missing hash:/lmdb: files, refused and unknown types give surrogates with clear reasons', async () => {
   dictCacheClear();
-  const { result, lines } = await captureWarnings(() => [dictOpen('hash:/etc/postfix/x'), dictOpen('lmdb:/x'), dictOpen('bogus:/x'), dictOpen('nocolon')]);
-  assert.match(lines[0]!, /hash:\/etc\/postfix\/x is unavailable\. unsupported table type: hash/);
-  assert.match(lines[1]!, /unsupported table type: lmdb/);
-  assert.match(lines[2]!, /unsupported dictionary type: bogus/);
-  assert.match(lines[3]!, /expecting "type:name" form instead of "nocolon"/);
+  const { result, lines } = await captureWarnings(() => [
+    dictOpen('hash:/etc/postfix/x'), dictOpen('lmdb:/x'), dictOpen('bogus:/x'), dictOpen('nocolon'), dictOpen('cdb:/x'),
+  ]);
+  assert.deepEqual(lines.slice(0, 3), [
+    'warning: hash:/etc/postfix/x: Postern stores hash: tables as lmdb: (/etc/postfix/x.lmdb); rebuild them with postmap',
+    'warning: hash:/etc/postfix/x is unavailable. open database /etc/postfix/x.lmdb: No such file or directory',
+    'warning: lmdb:/x is unavailable. open database /x.lmdb: No such file or directory',
+  ]);
+  assert.match(lines[3]!, /unsupported dictionary type: bogus/);
+  assert.match(lines[4]!, /expecting "type:name" form instead of "nocolon"/);
+  assert.match(lines[5]!, /cdb:\/x is unavailable\. unsupported dictionary type: cdb \(no maintained CDB library/);
   for (const d of result) await assert.rejects(d.lookup('k'), DictError);
 });
 

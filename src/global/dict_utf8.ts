@@ -6,8 +6,8 @@
  * UTF-8 (ASCII always is). foldUtf8Key() lowercases a key the way
  * Postfix folds fixed-table keys with SMTPUTF8 on: ASCII letters
  * always, and other letters after decoding valid UTF-8 (JavaScript's
- * upper then lower case, which agrees with ICU's full case folding for
- * the letters that matter, ß and final sigma included). printableKey()
+ * upper then lower case, then final sigma → σ and ß → ss: ICU's full
+ * case folding for the letters that matter). printableKey()
  * shows a key in warnings with each byte of invalid UTF-8 as '?'.
  *
  * What it does not do: normalise Unicode.
@@ -34,11 +34,14 @@ export function isValidUtf8Bytes(text: string): boolean {
 export function foldUtf8Key(key: string): string {
   const ascii = key.replace(/[A-Z]+/g, (s) => s.toLowerCase());
   if (!NON_ASCII.test(ascii) || !isValidUtf8Bytes(ascii)) return ascii;
-  // Upper then lower case approximates ICU's full case folding (ß → ss,
-  // final sigma → σ, ligatures) better than lower case alone.
+  // Upper then lower case approximates ICU's full case folding
+  // (ligatures, ß → ss) better than lower case alone; JavaScript's lower
+  // case then brings back a final sigma and makes ẞ a ß, which full case
+  // folding turns into σ and ss.
   const text = Buffer.from(ascii, 'latin1')
     .toString('utf8')
-    .replace(/[^\u0131]+/g, (s) => s.toUpperCase().toLowerCase());
+    .replace(/[^\u0131]+/g, (s) => s.toUpperCase().toLowerCase())
+    .replace(/[ςß]/g, (c) => (c === 'ς' ? 'σ' : 'ss'));
   return Buffer.from(text, 'utf8').toString('latin1');
 }
 

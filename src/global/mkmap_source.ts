@@ -41,6 +41,35 @@ export interface SourceLine {
   line: number;
 }
 
+/**
+ * The command-line arguments as byte strings (one character per byte).
+ * Node decodes argv as UTF-8 and turns invalid bytes into U+FFFD; the
+ * kernel's copy (/proc/self/cmdline) still has them, so a postmap -q
+ * key in Latin-1 is looked up as the bytes the user typed. Falls back
+ * to re-encoding argv as UTF-8 when that copy does not match.
+ */
+export function mkmapRawArgv(argv: readonly string[]): string[] {
+  const encoded = argv.map((a) => Buffer.from(a, 'utf8').toString('latin1'));
+  let cmdline: string[];
+  try {
+    cmdline = readFileSync('/proc/self/cmdline').toString('latin1').split('\0');
+  } catch {
+    return encoded;
+  }
+  if (cmdline[cmdline.length - 1] === '') cmdline.pop();
+  const tail = cmdline.slice(cmdline.length - argv.length);
+  if (tail.length !== argv.length) return encoded;
+  for (let i = 0; i < tail.length; i++) {
+    if (Buffer.from(tail[i]!, 'latin1').toString('utf8') !== argv[i]) return encoded;
+  }
+  return tail;
+}
+
+/** A byte-string argument (a file name) back to the string Node's fs functions expect. */
+export function mkmapArgPath(arg: string): string {
+  return Buffer.from(arg, 'latin1').toString('utf8');
+}
+
 /** C isspace(): the white space Postfix's parsers skip. */
 export function isSpaceChar(ch: string | undefined): boolean {
   return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\v';

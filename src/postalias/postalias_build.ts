@@ -27,8 +27,9 @@
  * line", "FILE: logical line must not start with whitespace: ...", and
  * the table's "TABLE: duplicate entry: "KEY"". Fatal: "can't create maps
  * via the proxy service", "open FILE: REASON", "fstat FILE: REASON",
- * and the table's own update error (e.g. "error updating lmdb:NAME:
- * MDB_BAD_VALSIZE: ..." for a key LMDB cannot store).
+ * the table's own update error (e.g. "error updating lmdb:NAME:
+ * MDB_BAD_VALSIZE: ..." for a key LMDB cannot store), and "table
+ * fail:NAME: write error: Application error" for the fail: table.
  */
 import { fstatSync, openSync, readSync, closeSync } from 'node:fs';
 import type { Dict, DictDupMode } from '../global/dict_base.js';
@@ -132,8 +133,20 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A failed update: the table's own text, as Postfix's dict_lmdb ends the program with it. */
+/**
+ * What Postfix's "%m" shows after a fail: table refuses an update (its
+ * dict_fail sets an errno that strerror() calls this).
+ */
+export const FAIL_TABLE_WRITE_ERROR = 'Application error';
+
+/**
+ * A failed update. Postfix's indexed tables end the program themselves
+ * with their own text ("error updating lmdb:NAME: ..."), which DictError
+ * carries; the fail: table instead reports an error that postalias turns
+ * into "table fail:NAME: write error: %m".
+ */
 async function appendOrDie(mkmap: Mkmap, key: string, value: string): Promise<void> {
+  if (mkmap.dict.type === 'fail') msgFatal(`table ${mkmap.dict.spec}: write error: ${FAIL_TABLE_WRITE_ERROR}`);
   try {
     await mkmap.append(key, value);
   } catch (err) {

@@ -19,7 +19,9 @@
  * -b/-h; -v: verbose; -c DIR: the configuration directory.
  *
  * What it does not do: log to syslog/maillog_file (diagnostics go to
- * stderr, as Postfix's commands print them), or import_environment.
+ * stderr, as Postfix's commands print them), import_environment, or
+ * answer -q - / -d - key by key while standard input is still open (it
+ * reads standard input to its end first, then answers).
  *
  * DIAGNOSTICS
  * Postfix's texts on stderr as "postmap: fatal: ...", "postmap:
@@ -28,7 +30,7 @@
  */
 import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
 import type { DictDupMode } from '../global/dict_base.js';
-import { mkmapReadStdin } from '../global/mkmap_source.js';
+import { mkmapArgPath, mkmapRawArgv, mkmapReadStdin } from '../global/mkmap_source.js';
 import { getopt, getoptMessage } from '../util/getopt.js';
 import { isMainModule, runMain } from '../util/main_module.js';
 import { msgFatal, msgInfo, msgInit, msgSetVerbose, msgWarn } from '../util/msg.js';
@@ -108,10 +110,16 @@ export class PostmapOut {
 }
 
 export function main(argv: string[]): Promise<number> {
-  return postmapMain(argv, PROCESS_IO);
+  // A reader that went away (postmap -s | head): end quietly, as SIGPIPE ends Postfix's.
+  process.stdout.on('error', () => process.exit(1));
+  return postmapMain(mkmapRawArgv(argv), PROCESS_IO);
 }
 
-/** The whole command over the given standard input and output. */
+/**
+ * The whole command over the given standard input and output. argv
+ * holds byte strings (mkmapRawArgv): keys are used as bytes, file names
+ * are decoded as UTF-8.
+ */
 export async function postmapMain(argv: string[], io: PostmapIo): Promise<number> {
   msgInit('postmap');
   process.umask(0o022);
@@ -133,7 +141,7 @@ export async function postmapMain(argv: string[], io: PostmapIo): Promise<number
       case 'N': f.try1Null = true; f.try0Null = false; break;
       case 'n': f.try0Null = true; f.try1Null = false; break;
       case 'b': f.body = true; break;
-      case 'c': configDir = arg!; process.env['MAIL_CONFIG'] = arg!; break;
+      case 'c': configDir = mkmapArgPath(arg!); process.env['MAIL_CONFIG'] = configDir; break;
       case 'd':
         if (sequence || query !== null || delkey !== null) msgFatal('specify only one of -s -q or -d');
         delkey = arg!;
@@ -173,7 +181,7 @@ export async function postmapMain(argv: string[], io: PostmapIo): Promise<number
   let stdinText: string | null = null;
   const readStdin = (): string => (stdinText ??= io.readStdin());
   const flags: PostmapFlags = { config, readStdin, ...f };
-  const maps = argv.slice(optind);
+  const maps = argv.slice(optind).map(mkmapArgPath);
   const out = new PostmapOut(io);
 
   if (delkey !== null) {

@@ -11,7 +11,8 @@
  * Postfix clients in Postfix 3.7's protocol (src/global/proxy_proto.ts):
  * it announces protocol=proxymap_protocol, then answers open, lookup,
  * update, delete and sequence requests, one at a time per connection,
- * many connections at once. Run as the "proxymap" service it is
+ * many connections at once (an unknown request name gets status BAD, as
+ * in Postfix). Run as the "proxymap" service it is
  * read-only and serves the tables listed as proxy:TYPE:NAME in
  * proxy_read_maps; as "proxywrite" (process limit 1: the single updater)
  * it also updates and deletes, for the tables in proxy_write_maps. Opened
@@ -22,10 +23,10 @@
  * Before each new client the read-only service checks whether a table
  * file changed and then reads its tables anew (Postfix exits instead).
  *
- * What it does not do: chroot, or Postfix's setsid() for the writer. A request that
- * does not follow the protocol (an unknown request name, a missing
- * attribute) ends that client's connection with a warning, where Postfix
- * answers BAD to an unknown request name and carries on.
+ * What it does not do: chroot, or Postfix's setsid() for the writer. A
+ * request that does not follow the protocol otherwise (a missing or
+ * malformed attribute) ends that client's connection with a warning,
+ * where Postfix answers BAD.
  *
  * PROTOCOL
  * See PROXYMAP_PROTOCOL.describe() (src/global/proxy_proto.ts).
@@ -41,9 +42,8 @@ import { isMainModule, runMain } from '../util/main_module.js';
 import { msgFatal } from '../util/msg.js';
 import { serveAttrConnection } from '../global/ipc/attr_serv.js';
 import { MAIL_CLASS, MAIL_SERVICE } from '../global/mail_proto.js';
-import { PROXYMAP_PROTOCOL } from '../global/proxy_proto.js';
 import { multiServerMain, type ServiceContext, type StreamServerOptions } from '../master/mail_server.js';
-import { ProxymapService } from './proxymap_service.js';
+import { PROXYMAP_SERVER_PROTOCOL, ProxymapService } from './proxymap_service.js';
 
 export const PROGRAM_NAME = 'proxymap';
 
@@ -70,7 +70,7 @@ export function proxymapServer(): StreamServerOptions {
     service(stream: Socket, ctx: ServiceContext) {
       const s = service ?? (service = proxymapServiceFor(ctx));
       s.refreshIfChanged();
-      void serveAttrConnection(stream, PROXYMAP_PROTOCOL, s.connectionHandler(), {
+      void serveAttrConnection(stream, PROXYMAP_SERVER_PROTOCOL, s.connectionHandler(), {
         label: `${MAIL_CLASS.PRIVATE}/${ctx.serviceName}`,
         idleTimeoutMs: ctx.config.getTime('ipc_timeout') * 1000,
         writeTimeoutMs: ctx.config.getTime('ipc_timeout') * 1000,

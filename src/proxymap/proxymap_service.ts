@@ -19,7 +19,8 @@
  *   - update (dup handling "replace", committed at once), delete (OK,
  *     NOKEY when absent), sequence FIRST/NEXT (OK+key+value, NOKEY at the
  *     end; the cursor belongs to the connection), each RETRY on failure;
- *   - open: OK with the table's flags (PATTERN or FIXED).
+ *   - open: OK with the table's flags (PATTERN or FIXED);
+ *   - an unknown request name: warning, BAD (PROXYMAP_SERVER_PROTOCOL).
  * Tables are opened inside withDictProxyDirect(), so a proxy: nested in
  * a served table is opened here, never through the service itself.
  *
@@ -38,6 +39,7 @@
  * warning: to approve this table for read-only access, list proxy:TYPE:NAME in main.cf:proxy_read_maps
  * warning: refusing TABLE update request on non-proxywrite service
  * warning: table TYPE:NAME: update operation is not supported (BAD)
+ * warning: unrecognized request: "NAME", ignored (BAD)
  */
 import { statSync } from 'node:fs';
 import { msgInfo, msgVerbose, msgWarn } from '../util/msg.js';
@@ -61,7 +63,40 @@ import {
   toWire,
 } from '../global/proxy_proto.js';
 import type { AttrHandler } from '../global/ipc/attr_serv.js';
+import type { Protocol, ReplyOf, RequestOf } from '../global/ipc/protocol.js';
 import { requestHandlers } from '../global/ipc/protocol_requests.js';
+import { type Attr0Frame, encodeAttr0, isGroup } from '../util/attr0.js';
+import type { ScanResult } from '../util/attr0_scan.js';
+
+/** A request whose name the protocol does not have (Postfix answers BAD and carries on). */
+export interface UnrecognizedRequest {
+  request: '';
+  unrecognized: string;
+}
+
+type ProxyRequest = RequestOf<typeof PROXYMAP_PROTOCOL>;
+type ProxyReply = ReplyOf<typeof PROXYMAP_PROTOCOL>;
+export type ProxymapServerRequest = ProxyRequest | UnrecognizedRequest;
+
+/**
+ * The protocol as the server speaks it: PROXYMAP_PROTOCOL, except that a
+ * request with an unknown name is handed to the handler (and answered
+ * status=BAD) instead of ending the connection.
+ */
+export const PROXYMAP_SERVER_PROTOCOL: Protocol<ProxymapServerRequest, ProxyReply | Record<string, never>> = Object.freeze({
+  ...PROXYMAP_PROTOCOL,
+  decodeRequest(frame: Attr0Frame): ScanResult<ProxymapServerRequest> {
+    const first = frame[0];
+    if (first && !isGroup(first) && first.name === MAIL_ATTR.REQ && !Object.prototype.hasOwnProperty.call(PROXYMAP_PROTOCOL.requests, first.value)) {
+      return { ok: true, value: { request: '', unrecognized: first.value } };
+    }
+    return PROXYMAP_PROTOCOL.decodeRequest(frame);
+  },
+  encodeReply(rep: ProxyReply | Record<string, never>, req: ProxymapServerRequest): Buffer {
+    if ('unrecognized' in req) return encodeAttr0([{ name: MAIL_ATTR.STATUS, value: String(PROXY_STAT.BAD) }]);
+    return PROXYMAP_PROTOCOL.encodeReply(rep as ProxyReply, req);
+  },
+});
 
 /** The separators of proxy_read_maps/proxy_write_maps (Postfix post_jail_init). */
 const APPROVED_SEPARATORS = /[, \t\r\n]+/;
@@ -196,7 +231,18 @@ export class ProxymapService {
   }
 
   /** The request handler for one client connection (its own sequence cursors). */
-  connectionHandler(): AttrHandler<typeof PROXYMAP_PROTOCOL> {
+  connectionHandler(): AttrHandler<typeof PROXYMAP_SERVER_PROTOCOL> {
+    const known = this.#knownHandler();
+    return (req, ctx) => {
+      if ('unrecognized' in req) {
+        msgWarn(`unrecognized request: "${req.unrecognized}", ignored`);
+        return {};
+      }
+      return known(req, ctx);
+    };
+  }
+
+  #knownHandler(): AttrHandler<typeof PROXYMAP_PROTOCOL> {
     const cursors = new Map<Dict, AsyncIterator<[string, string]>>();
     const S = MAIL_ATTR.STATUS;
     const refuseWrite = (op: string, table: string): boolean => {

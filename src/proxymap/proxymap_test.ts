@@ -19,7 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:net';
+import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -203,4 +203,23 @@ test('a changed table file is read anew for the next client (Postfix: "has chang
   dictProxyClientsClose();
   assert.equal(await d.lookup('key2'), 'changed');
   assert.deepEqual(warnings, [`info: table ${TEXT} has changed -- restarting`]);
+});
+
+test('an unknown request name is answered BAD and the connection goes on (as Postfix)', async () => {
+  await ensureRunning();
+  const sock = connect(join(queueDir, 'private', 'proxymap'));
+  const got: Buffer[] = [];
+  sock.on('data', (b: Buffer) => got.push(b));
+  await new Promise<void>((res, rej) => {
+    sock.once('connect', () => res());
+    sock.once('error', rej);
+  });
+  warnings.length = 0;
+  sock.write(Buffer.from('request\0bogus\0\0request\0lookup\0table\0' + TEXT + '\0flags\x000\0key\0key2\0\0', 'latin1'));
+  const want = 'protocol\0proxymap_protocol\0\0status\x003\0\0status\x000\0value\0changed\0\0';
+  const t0 = Date.now();
+  while (Buffer.concat(got).length < want.length && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
+  sock.destroy();
+  assert.equal(Buffer.concat(got).toString('latin1'), want);
+  assert.deepEqual(warnings, ['warning: unrecognized request: "bogus", ignored']);
 });

@@ -44,7 +44,7 @@ export const MARIADB_SYSTEM_SQL = [
 ] as const;
 
 /** How long the server may take to accept connections. */
-export const MARIADB_START_MS = 20_000;
+export const MARIADB_START_MS = 30_000;
 /** How long a stop may take before SIGKILL. */
 export const MARIADB_STOP_MS = 10_000;
 /** Bound on mariadb-install-db and each client run. */

@@ -5,14 +5,16 @@
  * under os.tmpdir() (Debian's core, cosine, inetorgperson, misc and nis
  * schemas, the mdb backend with its database in that directory, one
  * suffix with a root DN and password), runs /usr/sbin/slapd in the
- * foreground (-d 0) on ldap://127.0.0.1:FREE_PORT/, and waits until it
- * accepts connections. add() loads LDIF through ldapadd as the root DN.
+ * foreground (-d 0) on ldap://127.0.0.1:FREE_PORT/ (with tls: also
+ * ldaps:// on a second port, and STARTTLS, with a self-signed
+ * certificate made by openssl), and waits until it accepts
+ * connections. add() loads LDIF through ldapadd as the root DN.
  * stop()/start() take the server down and bring it back on the same
  * port and data; destroy() stops it and removes the directory.
  *
- * What it does not do: touch /etc/ldap/slapd.d or a system slapd, use
- * TLS, or skip: a missing program or a server that does not come up
- * throws.
+ * What it does not do: touch /etc/ldap/slapd.d or a system slapd, ask
+ * for client certificates, or skip: a missing program or a server that
+ * does not come up throws.
  *
  * DIAGNOSTICS
  * start() throws with slapd's output when it is not ready within
@@ -28,12 +30,13 @@ import { freePort, portAccepts, waitFor } from './proc.js';
 export const SLAPD_PROGRAMS = {
   server: '/usr/sbin/slapd',
   add: '/usr/bin/ldapadd',
+  openssl: '/usr/bin/openssl',
 } as const;
 export const SLAPD_SCHEMA_DIR = '/etc/ldap/schema';
 export const SLAPD_MODULE_DIR = '/usr/lib/ldap';
 export const SLAPD_SCHEMAS = ['core', 'cosine', 'inetorgperson', 'misc', 'nis'] as const;
 /** How long slapd may take to accept connections / to stop before SIGKILL. */
-export const SLAPD_START_MS = 15_000;
+export const SLAPD_START_MS = 20_000;
 export const SLAPD_STOP_MS = 10_000;
 export const SLAPD_COMMAND_MS = 20_000;
 /** The mdb map size (bytes): small, the fixtures are tiny. */
@@ -44,12 +47,16 @@ export interface SlapdOptions {
   suffix?: string;
   /** Default "secret". */
   rootPassword?: string;
+  /** Also serve ldaps:// and STARTTLS with a self-signed certificate for 127.0.0.1. */
+  tls?: boolean;
 }
 
 export interface SlapdServer {
   readonly dir: string;
   readonly port: number;
   readonly url: string;
+  /** ldaps://127.0.0.1:PORT when started with tls, else null. */
+  readonly ldapsUrl: string | null;
   readonly suffix: string;
   readonly rootDn: string;
   readonly rootPassword: string;
@@ -72,7 +79,22 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<SlapdServer> 
   const db = join(dir, 'db');
   mkdirSync(db);
   const conf = join(dir, 'slapd.conf');
+  const tlsLines: string[] = [];
+  if (opts.tls) {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const r = await runProgram(SLAPD_PROGRAMS.openssl, [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+    ], { timeoutMs: SLAPD_COMMAND_MS });
+    if (r.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`openssl req failed (${r.status}): ${r.stderr}`);
+    }
+    tlsLines.push(`TLSCertificateFile ${cert}`, `TLSCertificateKeyFile ${key}`);
+  }
   writeFileSync(conf, [
+    ...tlsLines,
     ...SLAPD_SCHEMAS.map((s) => `include ${join(SLAPD_SCHEMA_DIR, `${s}.schema`)}`),
     `modulepath ${SLAPD_MODULE_DIR}`,
     'moduleload back_mdb',
@@ -87,6 +109,7 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<SlapdServer> 
   ].join('\n'));
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = opts.tls ? `ldaps://127.0.0.1:${await freePort()}` : null;
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
   let output = '';
@@ -102,7 +125,8 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<SlapdServer> 
 
   const start = async (): Promise<void> => {
     if (child) return;
-    const proc = spawn(SLAPD_PROGRAMS.server, ['-f', conf, '-h', `${url}/`, '-d', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listen = ldapsUrl ? `${url}/ ${ldapsUrl}/` : `${url}/`;
+    const proc = spawn(SLAPD_PROGRAMS.server, ['-f', conf, '-h', listen, '-d', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout?.on('data', (b: Buffer) => { output = (output + b.toString()).slice(-4000); });
     proc.stderr?.on('data', (b: Buffer) => { output = (output + b.toString()).slice(-4000); });
@@ -131,7 +155,7 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<SlapdServer> 
     throw err;
   }
   return {
-    dir, port, url, suffix, rootDn, rootPassword, add, start, stop,
+    dir, port, url, ldapsUrl, suffix, rootDn, rootPassword, add, start, stop,
     running: () => child !== null,
     destroy: async () => {
       await stop();

@@ -15,7 +15,7 @@
  * warning; a server stopped mid-run fails lookups and, back, is used
  * again by the same open table.
  *
- * What it does not do: TLS, SASL.
+ * What it does not do: SASL, TLS with certificate checks or client certificates.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -97,7 +97,7 @@ describe('ldap: against slapd and the real postmap', () => {
   };
 
   before(async () => {
-    srv = await startSlapd();
+    srv = await startSlapd({ tls: true });
     await srv.add(FIXTURE);
     dir = mkdtempSync(join(tmpdir(), 'postern-ldap-oracle-'));
     deadPort = await freePort();
@@ -174,6 +174,13 @@ describe('ldap: against slapd and the real postmap', () => {
       await same(cf(`failover-${bind}.cf`, { bind, query_filter: '(mailLocalAddress=%s)', result_attribute: 'mail' },
         `ldap://127.0.0.1:${deadPort}, 127.0.0.1:${srv.port}`), ['alice@example.com', 'bob@example.com', 'nope']);
     }
+  });
+
+  it('ldaps:// and start_tls (certificate not checked: tls_require_cert = no)', async () => {
+    const q = { bind: 'yes', query_filter: '(mailLocalAddress=%s)', result_attribute: 'mail' };
+    const keys = ['alice@example.com', 'carol@other.example', 'nope'];
+    await same(cf('ldaps.cf', q, srv.ldapsUrl!), keys);
+    await same(cf('starttls.cf', { ...q, start_tls: 'yes' }), keys);
   });
 
   it('errors are temporary failures with Postfix\'s warnings, never "not found"', async () => {

@@ -20,9 +20,10 @@
  * A mismatch fails with the key, our answer and postmap's.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { dictCacheClear, dictOpen } from '../../src/global/dict.js';
 import { foldUtf8Key, isValidUtf8Bytes } from '../../src/global/dict_utf8.js';
@@ -38,7 +39,9 @@ const POSTMAP_TIMEOUT_MS = 20_000;
 const MAX_SOURCE_KEY = 509;
 const MIN_ENTRIES = 150;
 /** How long an open Dict may take to notice a rebuilt file (its once-a-second check, with margin). */
-const SEE_CHANGE_MS = 3000;
+const SEE_CHANGE_MS = 5000;
+/** How long a child node process may take to start on a loaded machine. */
+const CHILD_START_MS = 20_000;
 
 interface Oracle { dir: string; config: MailConfig }
 
@@ -254,4 +257,45 @@ test('lmdb oracle: a table older than its source is warned about on reading, as 
     assert.equal(result, '1');
     assert.deepEqual(lines, realWarnings, `table ${tableAge} s old, source ${sourceAge} s old`);
   }
+});
+
+test('lmdb oracle: changes by the real postmap reach new readers while another process holds the table open', async (t) => {
+  const o = setup(t);
+  const src = join(o.dir, 'held');
+  writeSource(src, [['a', 'one']]);
+  assert.equal(postmap(o, [`lmdb:${src}`]).status, 0);
+  const dictJs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'global', 'dict.js');
+  // The holder opens first (so LMDB's lock file is set up by it) and stays open.
+  const script = `import(${JSON.stringify(dictJs)}).then(async (m) => {
+    const d = m.dictOpen(${JSON.stringify(`lmdb:${src}`)});
+    process.stdout.write(String(d.lookupSync('a')) + '\\n');
+    setTimeout(() => {}, 30000);
+    process.stdin.on('data', () => process.exit(0));
+  })`;
+  const holder = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => holder.kill());
+  let out = '';
+  holder.stdout.setEncoding('utf8');
+  holder.stdout.on('data', (s: string) => { out += s; });
+  assert.ok(await waitUntil(() => out.includes('\n'), CHILD_START_MS), 'holder did not start');
+  assert.equal(out, 'one\n');
+  for (let i = 0; i < 3; i++) {
+    const inc = postmap(o, ['-i', `lmdb:${src}`], `k${i} v${i}\n`);
+    assert.equal(inc.status, 0, inc.stderr);
+    dictCacheClear();
+    const d = dictOpen(`lmdb:${src}`, { config: o.config });
+    assert.equal(await d.lookup(`k${i}`), `v${i}`, `change ${i} not seen by a new reader`);
+    await d.close();
+  }
+  // And the real postmap -d removes from a table we wrote.
+  const ours = join(o.dir, 'ours');
+  await ourBuild(o, ours, [['x', '1'], ['y', '2']], true);
+  const del = postmap(o, ['-d', 'X', `lmdb:${ours}`]);
+  assert.equal(del.status, 0, del.stderr);
+  dictCacheClear();
+  const r = dictOpen(`lmdb:${ours}`, { config: o.config });
+  assert.equal(await r.lookup('x'), null);
+  assert.equal(await r.lookup('y'), '2');
+  await r.close();
+  holder.stdin.write('exit\n');
 });

@@ -11,8 +11,8 @@
  * encoding, the folding, which keys were not sent at all) must be
  * byte-for-byte equal too. For memcache: each entry is stored under the
  * key as given, ASCII-lowercased and Unicode-lowercased with distinct
- * values, so the folding shows; a second memcache table uses
- * key_format and domain. Then error replies (tcp 400 / malformed / bad
+ * values, so the folding shows; other memcache tables use key_format,
+ * domain, and a texthash: backup table (fallback and cache fill). Then error replies (tcp 400 / malformed / bad
  * status; socketmap TEMP / TIMEOUT / PERM / unknown; a server that
  * hangs up or is stopped): the real postmap must fail ("fatal: table
  * ...: query error") where our lookup rejects with DictError, with the
@@ -20,7 +20,9 @@
  *
  * What it does not do: wait out tcp:'s ten one-second connect retries
  * twice (Postern's pause is shortened; the real postmap's full retry
- * run is compared once, warnings counted).
+ * run, started first, is compared at the end, warnings counted); use
+ * keys with U+1E9E for memcache: (a known folding difference in
+ * dict_utf8.ts, not in the memcache client).
  *
  * DIAGNOSTICS
  * A mismatch fails naming the key, both answers, or both warning lists.
@@ -346,3 +348,41 @@ test('server stopped: temporary failure, not "not found"; restarted: found again
     assert.deepEqual(ours.value, real.value, spec);
   }
 });
+
+test('memcache: backup table fallback and cache fill as the real postmap', async () => {
+  const backupFile = join(confDir, 'backup.txt');
+  writeCf(backupFile, 'only@backup.example from-backup\nboth@example.com backup-loses\n');
+  await memcacheSet(mc.port, new Map([['bk:both@example.com', 'memcache-wins']]));
+  const cf = join(confDir, 'bk.cf');
+  writeCf(cf, `memcache = ${mc.endpoint}\nkey_format = bk:%s\nbackup = texthash:${backupFile}\n`);
+  const spec = `memcache:${cf}`;
+  const raw = join(confDir, 'bkraw.cf');
+  writeCf(raw, `memcache = ${mc.endpoint}\n`);
+  const list = ['only@backup.example', 'both@example.com', 'none@example.com', 'ONLY@Backup.Example'];
+  const real = await realBatch(spec, list);
+  assert.equal(real.fatal.length, 0, real.fatal.join('\n'));
+  assert.equal(real.found.get('only@backup.example'), 'from-backup');
+  // The real postmap filled the cache from the backup: drop that entry, so that ours must do the same.
+  const filled = await realOne(`memcache:${raw}`, 'bk:only@backup.example');
+  assert.equal(filled.value, 'from-backup');
+  await memcacheDelete(mc.port, 'bk:only@backup.example');
+  assertSameAnswers(spec, list, real.found, await ourBatch(spec, list));
+  assert.equal((await realOne(`memcache:${raw}`, 'bk:only@backup.example')).value, 'from-backup');
+});
+
+/** Removes one key with a plain text-protocol client. */
+async function memcacheDelete(port: number, key: string): Promise<void> {
+  const sock = connect({ host: '127.0.0.1', port });
+  const reply = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n')) resolve(buf);
+    });
+    sock.once('error', reject);
+    sock.write(`delete ${key}\r\n`);
+    setTimeout(() => reject(new Error('memcached did not answer delete')), 5000);
+  });
+  sock.destroy();
+  assert.equal(reply, 'DELETED\r\n');
+}

@@ -75,6 +75,7 @@ export const SQL_TRICKY_KEYS: readonly string[] = [
   'x'.repeat(300) + '@example.com',
   'with space@example.com',
   'trailing ',
+  '',
 ];
 
 /** Byte string → UTF-8 text (fixture values are byte strings). */

@@ -130,7 +130,7 @@ test('pgsql: quoting with standard_conforming_strings off, over every host synta
 });
 
 test('pgsql: multi-row keys and expansion_limit as the real postmap', async () => {
-  const cases = ['plain', 'limit1', 'limit3', 'twocols'].flatMap((name) =>
+  const cases = ['limit1', 'limit3', 'twocols'].flatMap((name) =>
     ['multi', 'multi2'].map((key) => ({ spec: cf(name, SQL_CONFIGS[name]!), key })),
   );
   const reals = await Promise.all(cases.map(({ spec, key }) => oracleLookupOne(conf, spec, key)));
@@ -212,4 +212,24 @@ test('pgsql: concurrent lookups on one table are answered in order', async () =>
   assert.deepEqual(got, ['Alice A', 'bob-local', null, "O'Brien", '2.5']);
   await dict.close();
   dictCacheClear();
+});
+
+test('pgsql: a query slower than the query timeout is a DictError, and the host is tried again later', async () => {
+  const spec = cf('slow', ["query = SELECT v FROM t, pg_sleep(CASE WHEN '%s' = 'slow' THEN 5 ELSE 0 END) WHERE k='%s'"]);
+  dictCacheClear();
+  const dict = dictOpen(spec, { config: loadMailConfig({ configDir: conf }) });
+  pgsqlSetTiming({ queryMs: 500 });
+  try {
+    const started = Date.now();
+    const { result, lines } = await captureWarnings(() => dict.lookup('slow').then((v) => v, (e: unknown) => e));
+    assert.ok(result instanceof DictError, String(result));
+    assert.ok(Date.now() - started < 4000, 'bounded by the query timeout');
+    assert.ok(lines.some((l) => l.includes('query timed out after 500 ms')), lines.join('\n'));
+    await new Promise((r) => setTimeout(r, TEST_RETRY_MS + 50));
+    assert.equal(await dict.lookup('alice@example.com'), 'Alice A');
+  } finally {
+    pgsqlSetTiming({ queryMs: 60_000 });
+    await dict.close();
+    dictCacheClear();
+  }
 });

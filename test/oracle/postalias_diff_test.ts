@@ -163,6 +163,8 @@ test('errors: usage, bad option, conflicting modes, missing files, proxy:, read-
     ['-s', 'proxy:lmdb:small'],
     ['-s', 'static:x'],
     ['-d', 'a', 'inline:{a=b}'],
+    ['texthash:small'],
+    ['fail:small'],
   ];
   const results = await eachParallel(cases, (args) => runBoth(pair, args));
   results.forEach((r, i) => assert.equal(sameResult(r).ours, sameResult(r).real, cases[i]!.join(' ')));

@@ -33,7 +33,7 @@ const REGEXP = [
 
 const CIDR = '10.0.0.0/8 ten\n192.168.1.0/24 lan\n2001:db8::/32 doc6\n0.0.0.0/0 any\n';
 
-const TEXTHASH = 'Alpha one\nbeta two\n"a b"@x quoted\n';
+const TEXTHASH = 'Alpha one\nbeta two\n"a b"@x quoted\ncaf\xc3\xa9@exampl\xc3\xa9.com utf8\n';
 
 const MESSAGE = [
   'Received: from a',
@@ -81,9 +81,12 @@ test('postmap -q and -q - over regexp, cidr, texthash, inline, static tables', a
     runBoth(pair, ['-q', 'nosuch', 'texthash:th', 'cidr:cidr']),
     runBoth(pair, ['-q', '10.9.9.9', 'cidr:cidr']),
     runBoth(pair, ['-q', 'EMPTY', 'regexp:re']),
+    // A UTF-8 key on the command line is looked up as its bytes.
+    runBoth(pair, ['-q', 'café@examplé.com', 'texthash:th']),
   ]);
   for (const r of runs) assert.equal(show(r.ours), show(r.real));
   assert.match(runs[0]!.real.stdout, /user=user domain=example\.com/);
+  assert.equal(runs[7]!.real.stdout, 'utf8\n');
 });
 
 test('postmap -h / -b / -m query the lines of a message as header_checks and body_checks see them', async (t) => {
@@ -174,11 +177,19 @@ const ERROR_CASES: string[][] = [
   ['-s'],
   ['-q', 'x'],
   ['-d', 'x'],
+  // With a built src.lmdb: only the first table is listed; tables are opened in turn.
+  ['-s', 'lmdb:src', 'lmdb:nosuch'],
+  ['-q', 'a', 'lmdb:src', 'lmdb:nosuch'],
+  ['-q', 'a', 'lmdb:nosuch', 'lmdb:src'],
+  ['-q', 'nosuch', 'lmdb:src', 'lmdb:nosuch'],
+  ['-m', '-q', '-', 'lmdb:src'],
 ];
 
 test('postmap error cases: same status and messages as the real postmap', async (t) => {
   const pair = makePostmapPair(t);
   putBoth(pair, 'src', 'a b\n');
+  const built = await runBothInProcess(pair, ['lmdb:src']);
+  assert.equal(show(built.ours), show(built.real));
   const runs = await Promise.all(ERROR_CASES.map((args) => runBothInProcess(pair, args)));
   runs.forEach((r, i) => assert.equal(show(r.ours), show(r.real), ERROR_CASES[i]!.join(' ')));
 });

@@ -17,14 +17,15 @@
  *     layout; the real postmap -q -, -q and -s through it give exactly
  *     what they give through the real proxymap daemon of part 1 (same
  *     table files), including exit codes, stderr, and the daemon's
- *     warnings for an unapproved table.
+ *     warnings for an unapproved table, and the raw reply to an unknown
+ *     request name.
  *
  * Needs root and the postfix package; fails loudly when either is missing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:net';
+import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -41,6 +42,8 @@ import { msgSetSinks } from '../../src/util/msg.js';
 const POSTMAP = '/usr/sbin/postmap';
 /** Bound on waiting for a restarted real proxymap to answer again. */
 const RESTART_WAIT_MS = 15_000;
+/** Bound on waiting for a raw reply. */
+const RAW_WAIT_MS = 5_000;
 const FIXTURES = ['texthash', 'regexp', 'pcre', 'cidr'] as const;
 /** The lmdb: tables the write tests change (upper case keys: stored folded by postmap). */
 const LMDB_SOURCE = 'a 1\nB 2\nc 3\nd 4\nuser@example.com local\nJöe@example.com utf8\n';
@@ -136,6 +139,30 @@ async function applyWrites(o: OracleConfig, name: string): Promise<string[]> {
   return out;
 }
 
+/** Raw bytes to a service socket; what came back within RAW_WAIT_MS (or once `expect` bytes arrived). */
+async function rawExchange(path: string, bytes: string, expect: number): Promise<string> {
+  const sock = connect(path);
+  const got: Buffer[] = [];
+  sock.on('data', (b: Buffer) => got.push(b));
+  await new Promise<void>((res, rej) => {
+    sock.once('connect', () => res());
+    sock.once('error', rej);
+  });
+  sock.write(Buffer.from(bytes, 'latin1'));
+  const t0 = Date.now();
+  while (Buffer.concat(got).length < expect && Date.now() - t0 < RAW_WAIT_MS) await new Promise((r) => setTimeout(r, 20));
+  sock.destroy();
+  return Buffer.concat(got).toString('latin1');
+}
+
+/**
+ * An unknown request name. (Postfix answers BAD but then loses its place
+ * in the stream; Postern goes on serving the connection: see
+ * src/proxymap/proxymap_test.ts.)
+ */
+const BOGUS_REQUEST = 'request\0bogus\0\0';
+const BOGUS_REPLY_BYTES = 'protocol\0proxymap_protocol\0\0status\x003\0\0'.length;
+
 function keyInput(): Buffer {
   return Buffer.from(oracleKeys().map((k) => `${k}\n`).join(''), 'latin1');
 }
@@ -202,6 +229,10 @@ test('our proxy: client against the real proxymap daemon', async () => {
 
   // Single -q: found, not found (for part 2).
   for (const k of ['user@example.com', 'nope-nothing']) realAnswers.set(`q ${k}`, await postmap(oracle, ['-q', k, `proxy:${text}`]));
+
+  // An unknown request name on the wire.
+  realAnswers.set('bogus', { status: 0, stdout: await rawExchange(join(oracle.queueDir, 'private', 'proxymap'), BOGUS_REQUEST, BOGUS_REPLY_BYTES), stderr: '' });
+  assert.equal(realAnswers.get('bogus')!.stdout.length, BOGUS_REPLY_BYTES, 'the real daemon answered');
 
   // An unapproved table: DictError, and our warning is the real client's fatal text.
   warnings.length = 0;
@@ -282,6 +313,11 @@ test('the real postmap against our proxymap daemon', async () => {
     const ours = await postmap(layout, ['-q', k, `proxy:${text}`]);
     assert.deepEqual(ours, realAnswers.get(`q ${k}`), `postmap -q ${k}`);
   }
+  assert.deepEqual(
+    await rawExchange(join(layout.queueDir, 'private', 'proxymap'), BOGUS_REQUEST, BOGUS_REPLY_BYTES),
+    realAnswers.get('bogus')!.stdout,
+    'an unknown request name',
+  );
   warnings.length = 0;
   const deny = await postmap(layout, ['-q', 'x', `proxy:${unapproved}`]);
   assert.deepEqual(deny, realAnswers.get('deny'));

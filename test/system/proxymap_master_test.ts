@@ -11,6 +11,9 @@
  * our client adds and deletes entries of an lmdb: table (built by the
  * real postmap, owned by mail_owner) and the real postmap -s of the file
  * shows the result; the real postmap -d through proxywrite deletes.
+ * Postern's smtpd uses a proxy: access table (REJECT with its text) and
+ * turns a proxied table that cannot be opened into a 451 4.3.x reply,
+ * never "not found".
  *
  * DIAGNOSTICS
  * Assertion failures show the maillog.
@@ -20,7 +23,8 @@ import { chownSync, existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { PosternInstance } from '../lib/instance.js';
+import { MAIL_IN_SERVICES, PosternInstance } from '../lib/instance.js';
+import { SmtpTestClient } from '../lib/smtp_client.js';
 import { runProgram } from '../lib/paths.js';
 import { postfixIds } from '../lib/postfix_oracle.js';
 import { dictCacheClear, dictOpen } from '../../src/global/dict.js';
@@ -40,17 +44,17 @@ test('proxymap and proxywrite under master serve the real postmap and our client
   assert.ok(existsSync(POSTMAP), `${POSTMAP} is missing: install the postfix package`);
   const inst = await PosternInstance.create({
     prefix: 'postern-proxymap-master-',
-    masterLines: [
-      'proxymap unix - - n - - proxymap',
-      'proxywrite unix - - n - 1 proxymap',
-      'postlog unix-dgram n - n - 1 postlogd',
-    ],
+    masterLines: [...MAIL_IN_SERVICES, 'proxymap unix - - n - - proxymap', 'proxywrite unix - - n - 1 proxymap'],
+    ports: ['smtp'],
     main: {
       compatibility_level: '3.6',
-      proxy_read_maps: 'proxy:texthash:${root}/aliases proxy:lmdb:${root}/data/rw',
+      mydestination: '',
+      proxy_read_maps: 'proxy:texthash:${root}/aliases proxy:lmdb:${root}/data/rw proxy:texthash:${root}/access proxy:texthash:${root}/gone',
+      smtpd_recipient_restrictions:
+        'check_recipient_access proxy:texthash:${root}/access, check_sender_access proxy:texthash:${root}/gone, permit',
       proxy_write_maps: 'proxy:lmdb:${root}/data/rw',
     },
-    files: { aliases: 'postmaster root\nuser@example.com local-user\n', 'data-source': 'a 1\nb 2\n' },
+    files: { aliases: 'postmaster root\nuser@example.com local-user\n', access: 'blocked@example.com REJECT nope\n' },
   });
   cleanups.push(() => inst.cleanup());
   const rw = join(inst.dataDir, 'rw');
@@ -84,5 +88,20 @@ test('proxymap and proxywrite under master serve the real postmap and our client
   const dump = await runProgram(POSTMAP, ['-c', inst.confDir, '-s', `lmdb:${rw}`]);
   assert.deepEqual(dump.stdout.split('\n').filter((l) => l).sort(), ['c\t3', 'd\t4']);
   assert.deepEqual(warnings, []);
-  assert.ok(!/warning|fatal|panic/.test(inst.log().split('\n').filter((l) => l.includes('proxymap')).join('\n')), inst.log());
+
+  // smtpd's access table through proxymap: a match, and a table that cannot be opened (temporary failure).
+  const smtp = await SmtpTestClient.open(Number(inst.address('smtp').split(':').pop()));
+  assert.match((await smtp.send(null)) ?? '', /^220 /);
+  assert.match((await smtp.send('HELO client.example\r\n')) ?? '', /^250 /);
+  assert.match((await smtp.send('MAIL FROM:<>\r\n')) ?? '', /^250 /);
+  assert.equal(await smtp.send('RCPT TO:<blocked@example.com>\r\n'), '554 5.7.1 <blocked@example.com>: Recipient address rejected: nope\r\n');
+  assert.match((await smtp.send('RSET\r\n')) ?? '', /^250 /);
+  assert.match((await smtp.send('MAIL FROM:<s@example.com>\r\n')) ?? '', /^250 /);
+  // A temporary failure (which 4.3.x text is smtpd's business), never "not found" (250).
+  assert.match((await smtp.send('RCPT TO:<other@example.com>\r\n')) ?? '', /^451 4\.3\.\d /);
+  smtp.close();
+  const proxymapLog = inst.log().split('\n').filter((l) => /postfix\/proxymap\[/.test(l));
+  assert.deepEqual(proxymapLog.filter((l) => /warning|fatal|panic/.test(l)).map((l) => l.replace(/^.*\]: /, '')), [
+    `warning: texthash:${join(inst.root, 'gone')} is unavailable. open database ${join(inst.root, 'gone')}: No such file or directory`,
+  ]);
 });

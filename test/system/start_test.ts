@@ -63,6 +63,9 @@ test('npm start runs master in the foreground and Ctrl-C stops it cleanly', { ti
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stderr + status.stdout, /the Postfix mail system is running: PID: \d+/);
     assert.ok(processesMentioning(etc).length > 0);
+    // start.sh built the bundled alias table (newaliases): local(8) finds postmaster in it.
+    const alias = await runCommand('postalias', ['-c', etc, '-q', 'postmaster', `lmdb:${join(etc, 'aliases')}`]);
+    assert.equal(alias.stdout, 'root\n', alias.stderr);
 
     process.kill(-child.pid!, 'SIGINT');
     await waitFor('start.sh to end', STOP_TIMEOUT_MS, () => exited);
