@@ -209,7 +209,10 @@ function dictUtf8(dict: Dict): Dict {
   const wrapped: Dict = {
     spec: dict.spec,
     type: dict.type,
-    pattern: dict.pattern,
+    // A getter: proxy: learns whether the remote table is a pattern table from the server.
+    get pattern() {
+      return dict.pattern;
+    },
     close: () => dict.close(),
     lookup: async (key: string) => (keyOk(key) ? checkValue(key, await dict.lookup(key)) : null),
   };

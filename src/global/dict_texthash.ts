@@ -83,5 +83,10 @@ export function dictTexthashOpen(ctx: DictOpenContext): Dict {
     throw err;
   }
   const table = parseTexthash(ctx.name, lines, ctx.fold, ctx.utf8);
-  return syncDict(ctx, false, (key) => table.get(foldKey(key, ctx.fold, ctx.utf8)) ?? null);
+  const dict = syncDict(ctx, false, (key) => table.get(foldKey(key, ctx.fold, ctx.utf8)) ?? null);
+  // Listing (postmap -s, proxymap's sequence) in file order.
+  dict.sequence = async function* () {
+    yield* table.entries();
+  };
+  return dict;
 }

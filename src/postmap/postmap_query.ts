@@ -55,9 +55,13 @@ function openMap(map: string, flags: PostmapFlags, mode: Mode): Dict {
   return opened.dict;
 }
 
+/** The errno text the real postmap prints after a fail: table's error. */
+const FAIL_ERRNO_TEXT = 'Application error';
+
 /** The text after "table TYPE:NAME: OP error" for a DictError. */
 function errorText(spec: string, op: string, err: DictError): string {
   const prefix = `table ${spec}: ${op} error`;
+  if (spec.startsWith('fail:')) return `${prefix}: ${FAIL_ERRNO_TEXT}`;
   if (err.message.startsWith(prefix) || err.message.startsWith(`table ${spec}:`)) return err.message;
   return `${prefix}: ${err.message}`;
 }
@@ -152,6 +156,7 @@ export async function postmapSequence(map: string, flags: PostmapFlags, out: Pos
   const { type } = mkmapSplitSpec(map, flags.config);
   if (type === 'proxy') msgFatal("can't sequence maps via the proxy service");
   const dict = openMap(map, flags, 'read');
+  if (dict.type === 'fail') return msgFatal(`table ${dict.spec}: sequence error: ${FAIL_ERRNO_TEXT}`);
   if (!dict.sequence) return msgFatal(`table ${dict.spec}: sequence operation is not supported`);
   try {
     for await (const [key, raw] of dict.sequence()) {
@@ -186,6 +191,7 @@ function openForDelete(map: string, flags: PostmapFlags): Dict {
   const files = mkmapFiles(type, name);
   const mode: Mode = files.length > 0 && !existsSync(files[0]!) ? 'create' : 'write';
   const dict = openMap(map, flags, mode);
+  if (dict.type === 'fail') return msgFatal(`table ${dict.spec}: delete error: ${FAIL_ERRNO_TEXT}`);
   if (!dict.delete) return msgFatal(`table ${dict.spec}: delete operation is not supported`);
   return dict;
 }

@@ -128,6 +128,20 @@ test('postmap build: a generated 400-entry source, and several tables in one cal
   assert.equal(many.real.stdout, 'alpha\tfour\nALPHA\tfour\nbeta\ttwo\ngamma\tthree\n');
 });
 
+test('postmap -q KEY: value and exit status of one query, for 120 keys', async (t) => {
+  const pair = makePostmapPair(t);
+  const source = generatedSource(200);
+  putBoth(pair, 'gen', source);
+  const build = await runBothInProcess(pair, ['lmdb:gen']);
+  assert.equal(show(build.ours), show(build.real));
+  const keys = queryKeys(source).filter((_, i) => i % 5 === 0).slice(0, 120);
+  assert.equal(keys.length, 120);
+  const runs = await Promise.all(keys.map((k) => runBothInProcess(pair, ['-q', k, 'lmdb:gen'])));
+  runs.forEach((r, i) => assert.equal(show(r.ours), show(r.real), keys[i]));
+  const found = runs.filter((r) => r.real.status === 0).length;
+  assert.ok(found > 20 && found < 100, `hits and misses (${found} found)`);
+});
+
 test('postmap build: rebuilding replaces the old contents', async (t) => {
   const pair = makePostmapPair(t);
   putBoth(pair, 'r', 'old1 a\nold2 b\n');

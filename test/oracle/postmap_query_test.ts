@@ -183,6 +183,10 @@ const ERROR_CASES: string[][] = [
   ['-q', 'a', 'lmdb:nosuch', 'lmdb:src'],
   ['-q', 'nosuch', 'lmdb:src', 'lmdb:nosuch'],
   ['-m', '-q', '-', 'lmdb:src'],
+  ['-q', 'x', 'fail:x'],
+  ['-s', 'fail:x'],
+  ['-d', 'x', 'fail:x'],
+  ['-i', 'fail:x'],
 ];
 
 test('postmap error cases: same status and messages as the real postmap', async (t) => {
