@@ -27,7 +27,14 @@
 import type { ConnectionOptions } from 'node:tls';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, FilterParser, ResultCodeError } from 'ldapts';
+import type { Client } from 'ldapts';
+
+/** ldapts is loaded when an ldap: table first connects, not by every program that can open tables. */
+let ldapts: typeof import('ldapts') | null = null;
+async function ldaptsModule(): Promise<typeof import('ldapts')> {
+  ldapts ??= await import('ldapts');
+  return ldapts;
+}
 
 /** OpenLDAP client-side result codes used here. */
 export const LDAP_RC = {
@@ -92,7 +99,7 @@ const byteText = (text: string): string => Buffer.from(text, 'utf8').toString('l
 /** OpenLDAP's code for an ldapts error. */
 function failureOf(err: unknown): LdapFailure {
   if (err instanceof LdapFailure) return err;
-  if (err instanceof ResultCodeError) return new LdapFailure(err.code);
+  if (ldapts && err instanceof ldapts.ResultCodeError) return new LdapFailure(err.code);
   if (err instanceof Error && /timed out|timeout/i.test(err.message)) return new LdapFailure(LDAP_RC.TIMEOUT);
   return new LdapFailure(LDAP_RC.SERVER_DOWN);
 }
@@ -194,6 +201,7 @@ export class LdapConn {
   /** Postfix dict_ldap_connect(): connect (first URL that answers) and bind. */
   async connect(): Promise<LdapFailure | null> {
     await this.drop();
+    const { Client } = await ldaptsModule();
     const s = this.settings;
     const ms = s.timeoutS * 1000;
     let last = new LdapFailure(LDAP_RC.SERVER_DOWN);
@@ -231,6 +239,7 @@ export class LdapConn {
     // OpenLDAP takes a filter without its outer parentheses too.
     const bare = filter.trimStart().startsWith('(') ? filter : `(${filter})`;
     const text = utf8Text(bare);
+    const { FilterParser } = await ldaptsModule();
     try {
       FilterParser.parseString(text);
     } catch {

@@ -23,7 +23,15 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mysql from 'mysql2';
+import { createRequire } from 'node:module';
+import type mysqlTypes from 'mysql2';
+
+/** mysql2 is loaded when a mysql: table is first used, not by every program that can open tables. */
+let mysqlModule: typeof mysqlTypes | null = null;
+function mysql(): typeof mysqlTypes {
+  mysqlModule ??= createRequire(import.meta.url)('mysql2') as typeof mysqlTypes;
+  return mysqlModule;
+}
 import { msgWarn } from '../util/msg.js';
 import type { MysqlOptions } from './dict_mysql_options.js';
 
@@ -74,13 +82,13 @@ interface MysqlHost {
   state: HostState;
   /** ms epoch before which a failed host is skipped. */
   retryAt: number;
-  conn: mysql.Connection | null;
+  conn: mysqlTypes.Connection | null;
   idle: NodeJS.Timeout | null;
 }
 
 /** The driver's escaping of a string value, without the quotes it adds. */
 export function mysqlEscape(s: string): string {
-  return mysql.escape(s).slice(1, -1);
+  return mysql().escape(s).slice(1, -1);
 }
 
 /** Postfix host_init(): parse one `hosts` entry. */
@@ -118,7 +126,7 @@ function connectErrorText(host: MysqlHost, err: NodeJS.ErrnoException & { sqlMes
   return err.message;
 }
 
-function tlsOptions(tls: MysqlTlsSettings, options: MysqlOptions): mysql.SslOptions | undefined {
+function tlsOptions(tls: MysqlTlsSettings, options: MysqlOptions): mysqlTypes.SslOptions | undefined {
   const caFile = tls.caFile || options['ssl-ca'] || '';
   const certFile = tls.certFile || options['ssl-cert'] || '';
   const keyFile = tls.keyFile || options['ssl-key'] || '';
@@ -212,7 +220,7 @@ export class MysqlPool {
     const s = this.#settings;
     const o = s.options;
     const timeoutS = Number(o['connect-timeout'] ?? '');
-    const conn = mysql.createConnection({
+    const conn = mysql().createConnection({
       ...(host.unix ? { socketPath: host.name } : {
         host: host.name,
         port: host.port || Number(o.port ?? '') || MYSQL_DEFAULT_PORT,

@@ -96,7 +96,12 @@ interface PgClient {
 }
 type PgClientCtor = new (cfg: Record<string, unknown>) => PgClient;
 
-const PgClientClass = (createRequire(import.meta.url)('pg') as { Client: PgClientCtor }).Client;
+/** pg is loaded when a pgsql: table first connects, not by every program that can open tables. */
+let pgClientClass: PgClientCtor | null = null;
+function pgClient(): PgClientCtor {
+  pgClientClass ??= (createRequire(import.meta.url)('pg') as { Client: PgClientCtor }).Client;
+  return pgClientClass;
+}
 
 /** Values stay text, as PQgetvalue returns them. */
 const TEXT_TYPES = { getTypeParser: () => (v: string) => v };
@@ -249,7 +254,7 @@ export function dictPgsqlOpen(ctx: DictOpenContext): Dict {
   };
 
   const connectHost = async (h: PgHost): Promise<void> => {
-    const client = new PgClientClass({ ...h.connect, connectionTimeoutMillis: timing.connectMs });
+    const client = new (pgClient())({ ...h.connect, connectionTimeoutMillis: timing.connectMs });
     client.on('error', () => {
       // A dropped idle connection: the next query on it fails and marks the host down.
     });

@@ -61,7 +61,12 @@ interface SqliteDatabase {
 }
 type SqliteDatabaseCtor = new (path: string, opts?: { readonly?: boolean; fileMustExist?: boolean; timeout?: number }) => SqliteDatabase;
 
-const Database = createRequire(import.meta.url)('better-sqlite3') as SqliteDatabaseCtor;
+/** better-sqlite3 is loaded when an sqlite: table is first opened. */
+let sqliteCtor: SqliteDatabaseCtor | null = null;
+function sqliteDatabase(): SqliteDatabaseCtor {
+  sqliteCtor ??= createRequire(import.meta.url)('better-sqlite3') as SqliteDatabaseCtor;
+  return sqliteCtor;
+}
 
 /** The significant digits sqlite3 prints a REAL with ("%!.15g"). */
 export const SQLITE_REAL_DIGITS = 15;
@@ -132,7 +137,7 @@ export function dictSqliteOpen(ctx: DictOpenContext): Dict {
   dbCommonParseDomain(cfg, dbc);
   let db: SqliteDatabase;
   try {
-    db = new Database(dbpath);
+    db = new (sqliteDatabase())(dbpath);
   } catch (err) {
     throw new DictOpenError(`${ctx.type}:${ctx.name}: Can't open database: ${(err as Error).message}`);
   }
