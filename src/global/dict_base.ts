@@ -155,6 +155,15 @@ export function syncDict(
   };
 }
 
+/** A Dict over an in-memory Map of folded keys (texthash, inline): lookups and a listing in insertion order. */
+export function mapDict(ctx: DictOpenContext, entries: ReadonlyMap<string, string>): Dict {
+  const dict = syncDict(ctx, false, (key) => entries.get(foldKey(key, ctx.fold, ctx.utf8)) ?? null);
+  dict.sequence = async function* () {
+    yield* entries.entries();
+  };
+  return dict;
+}
+
 /** Lowercase a key when the dict folds fixed keys (see dict_utf8.ts for non-ASCII keys). */
 export function foldKey(key: string, fold: boolean, utf8 = true): string {
   if (!fold) return key;

@@ -17,7 +17,7 @@
  * "bad syntax: \"inline:...\"; need \"inline:{name=value...}\"",
  * "missing '=' after attribute name: ...", "empty table: ...".
  */
-import { type Dict, type DictOpenContext, DictOpenError, foldKey, syncDict } from './dict_base.js';
+import { type Dict, type DictOpenContext, DictOpenError, foldKey, mapDict } from './dict_base.js';
 import { balancedLength, extractBraced, splitQuotedNameValue, tokenizeBraced } from './dict_syntax.js';
 
 export function dictInlineOpen(ctx: DictOpenContext): Dict {
@@ -45,5 +45,5 @@ export function dictInlineOpen(ctx: DictOpenContext): Dict {
     entries.set(foldKey(nv.name, ctx.fold, ctx.utf8), nv.value);
   }
   if (err !== null || entries.size === 0) throw new DictOpenError(`${err ?? 'empty table'}: ${need}`);
-  return syncDict(ctx, false, (key) => entries.get(foldKey(key, ctx.fold, ctx.utf8)) ?? null);
+  return mapDict(ctx, entries);
 }

@@ -23,7 +23,7 @@
  * makes a surrogate ("open database FILE: reason").
  */
 import { msgWarn } from '../util/msg.js';
-import { type Dict, type DictOpenContext, DictOpenError, foldKey, syncDict } from './dict_base.js';
+import { type Dict, type DictOpenContext, DictOpenError, foldKey, mapDict } from './dict_base.js';
 import { readTableLines, type TableLine } from './dict_file.js';
 import { isValidUtf8Bytes } from './dict_utf8.js';
 
@@ -83,10 +83,5 @@ export function dictTexthashOpen(ctx: DictOpenContext): Dict {
     throw err;
   }
   const table = parseTexthash(ctx.name, lines, ctx.fold, ctx.utf8);
-  const dict = syncDict(ctx, false, (key) => table.get(foldKey(key, ctx.fold, ctx.utf8)) ?? null);
-  // Listing (postmap -s, proxymap's sequence) in file order.
-  dict.sequence = async function* () {
-    yield* table.entries();
-  };
-  return dict;
+  return mapDict(ctx, table);
 }
