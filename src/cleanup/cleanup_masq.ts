@@ -34,6 +34,7 @@ import { msgInfo } from '../util/msg.js';
 import type { CleanupAddrCtx, CleanupAddrDeps } from './cleanup_addr.js';
 import { asciiLower } from './cleanup_dup_filter.js';
 import { CleanupAddrError } from './cleanup_map11.js';
+import '../global/match_table.js';  // tables (any type) in this program's pattern lists
 
 /** The parameter whose list names local parts that are never masqueraded. */
 export const VAR_MASQ_EXCEPTIONS = 'masquerade_exceptions';

@@ -27,6 +27,7 @@ import { callRequest, defineRequestProtocol } from './ipc/protocol_requests.js';
 import type { MailConfig } from './mail_conf.js';
 import { FLUSH_REQ, FLUSH_STAT, MAIL_ATTR, MAIL_ATTR_PROTO, MAIL_CLASS, mailPathname } from './mail_proto.js';
 import { matchParentStyle, VAR_PAR_DOM_MATCH } from './namadr_list.js';
+import './match_table.js';  // tables (any type) in this program's pattern lists
 
 /** Bound on one exchange with the flush service (Postfix uses ipc_timeout; ETRN must not hang that long). */
 export const FLUSH_CLNT_TIMEOUT_MS = 60_000;

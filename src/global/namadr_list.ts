@@ -22,6 +22,7 @@
 import { MATCH_FLAG, matchListInit, type MatchList } from '../util/match_list.js';
 import { matchHostaddr, matchHostname } from '../util/match_ops.js';
 import type { MailConfig } from './mail_conf.js';
+import './match_table.js';  // tables (any type) in this program's pattern lists
 
 /** The parameter listing features whose domains match their subdomains. */
 export const VAR_PAR_DOM_MATCH = 'parent_domain_matches_subdomains';

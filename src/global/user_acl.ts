@@ -19,6 +19,7 @@ import { matchListInit } from '../util/match_list.js';
 import { msgFatal } from '../util/msg.js';
 import { getpwuid } from '../util/pwd_lookup.js';
 import type { MailConfig } from './mail_conf.js';
+import './match_table.js';  // tables (any type) in this program's pattern lists
 
 export const VAR_SUBMIT_ACL = 'authorized_submit_users';
 

@@ -48,6 +48,7 @@ import { matchListInit, type MatchList } from '../util/match_list.js';
 import { msgAddSink, msgFatal, msgInfo, msgSetVerbose, msgVerbose, msgWarn, setFatalHandler, severityPrefix } from '../util/msg.js';
 import { getpwuid } from '../util/pwd_lookup.js';
 import { postdropCopy } from './postdrop_copy.js';
+import '../global/match_table.js';  // tables (any type) in this program's pattern lists
 
 /** Mode bits added to 0600 (writing) and 0700 (ready): world and group may read. */
 export const POSTDROP_EXTRA_MODE = 0o444;

@@ -48,6 +48,7 @@ import { getpwnam, getpwuid } from '../util/pwd_lookup.js';
 import { strerror } from '../util/strerror.js';
 import { validHostname, validMailhostLiteral } from '../util/valid_hostname.js';
 import { readShowqStream, ShowqCompat, ShowqError, ShowqJson, type ShowqFormatter } from './postqueue_showq.js';
+import '../global/match_table.js';  // tables (any type) in this program's pattern lists
 
 /** sysexits(3) EX_UNAVAILABLE: the status of every postqueue fatal error. */
 export const EX_UNAVAILABLE = 69;

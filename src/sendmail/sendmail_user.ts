@@ -19,6 +19,7 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { matchListInit } from '../util/match_list.js';
 import { msgFatal } from '../util/msg.js';
 import { getpwuid, PASSWD_FILE } from '../util/pwd_lookup.js';
+import '../global/match_table.js';  // tables (any type) in this program's pattern lists
 
 /** Longest password file we read for the GECOS field. */
 const PASSWD_MAX_BYTES = 16 * 1024 * 1024;

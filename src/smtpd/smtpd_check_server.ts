@@ -29,7 +29,7 @@ import { matchParentStyle, namadrListFromConfig, VAR_PAR_DOM_MATCH } from '../gl
 import { resolveLocal } from '../global/resolve_local.js';
 import { checkAddrAccess, checkDomainAccess } from './smtpd_check_access.js';
 import { permitAuthDestination, resolveOrRetry, validHostaddr, validMailhostAddr } from './smtpd_check_addr.js';
-import { CHECK, type CheckCtx, checkReject, deferIfReject, MAIL_ERROR, RESOLVE_BITS, rejectServerError } from './smtpd_check_log.js';
+import { CHECK, type CheckCtx, checkReject, deferIfReject, MAIL_ERROR, RESOLVE_BITS, rejectDictRetry, rejectServerError } from './smtpd_check_log.js';
 
 export type ServerType = 'MX' | 'NS' | 'A';
 
@@ -190,7 +190,8 @@ export async function checkRelayDomains(ctx: CheckCtx, recipient: string, replyN
     const flags = matchParentStyle('relay_domains', config.get(VAR_PAR_DOM_MATCH)) | MATCH_FLAG.NONE;
     relayDomainsList = { value, list: matchListInit('relay_domains', flags, value, [matchHostname]) };
   }
-  if (relayDomainsList.list.match(ctx.state.name)) return CHECK.OK;
+  if (await relayDomainsList.list.matchAsync(ctx.state.name)) return CHECK.OK;
+  if (relayDomainsList.list.error !== null) rejectDictRetry(ctx, ctx.state.name);
   if ((await permitAuthDestination(ctx, recipient)) === CHECK.OK) return CHECK.OK;
   return checkReject(ctx, MAIL_ERROR.POLICY, ctx.env.params.relayCode, '5.7.1', `<${replyName}>: ${replyClass} rejected: Relay access denied`);
 }

@@ -258,8 +258,8 @@ export async function smtpdSession(server: SmtpdServer, stream: Duplex, opts: Sm
   (stream as Partial<Socket>).setNoDelay?.(true);
   state.setEarlyInputProbe(() => reader.hasBufferedInput());
   msgInfo(`connect from ${state.namaddr}`);
-  s.xclientAllowed = !state.standAlone && server.xclientHosts.match(state.name, state.addr);
-  s.xforwardAllowed = !state.standAlone && server.xforwardHosts.match(state.name, state.addr);
+  s.xclientAllowed = !state.standAlone && (await server.xclientHosts.matchAsync(state.name, state.addr));
+  s.xforwardAllowed = !state.standAlone && (await server.xforwardHosts.matchAsync(state.name, state.addr));
   s.bareNewlineChecks = server.bareNewline !== 'no' && !server.bareNewlineExcluded(state.name, state.addr);
   reader.detectBareLf = s.bareNewlineChecks;
   try {

@@ -131,7 +131,7 @@ export async function xclientCmd(s: SmtpdSession, args: SmtpdToken[]): Promise<b
   }
   updateNamaddr(st, s.server);
   st.xclientUsed = true;
-  s.xclientAllowed = s.server.xclientHosts.match(st.name, st.addr);
+  s.xclientAllowed = await s.server.xclientHosts.matchAsync(st.name, st.addr);
   if (!gotHelo) s.heloReset();
   if (!gotProto) st.protocol = 'SMTP';
   if (!gotLogin) {

@@ -20,9 +20,7 @@
  *
  * What it does not do: wait out tcp:'s ten one-second connect retries
  * twice (Postern's pause is shortened; the real postmap's full retry
- * run, started first, is compared at the end, warnings counted); use
- * keys with U+1E9E for memcache: (a known folding difference in
- * dict_utf8.ts, not in the memcache client).
+ * run, started first, is compared at the end, warnings counted).
  *
  * DIAGNOSTICS
  * A mismatch fails naming the key, both answers, or both warning lists.
@@ -48,7 +46,6 @@ const POSTMAP = '/usr/sbin/postmap';
 const POSTMAP_TIMEOUT_MS = 30_000;
 const MIN_KEYS = 150;
 const MEMCACHE_KEY_MAX = 250;
-const CAPITAL_SHARP_S = Buffer.from('\u1e9e', 'utf8').toString('latin1');
 /** Warnings the real postmap -q itself adds (postmap.c), not the table. */
 const POSTMAP_OWN_WARNING = /empty string result is not allowed|should return NO RESULT in case of NOT FOUND/;
 /** Our tcp: retry pause here (the real postmap's is one second). */
@@ -223,9 +220,7 @@ const unicodeLower = (s: string): string => Buffer.from(Buffer.from(s, 'latin1')
 const memcacheKeyOk = (k: string): boolean => k.length > 0 && k.length <= MEMCACHE_KEY_MAX && /^[\x21-\x7e\x80-\xff]+$/.test(k);
 
 test('memcache: same answers as the real postmap -q -, folding included', async () => {
-  // KNOWN BUG outside this file: dict_utf8.ts foldUtf8Key() folds U+1E9E (capital
-  // sharp s) to "ß" where ICU's casefold (the real postmap) gives "ss"; left out here.
-  const mkeys = keys.filter((k) => memcacheKeyOk(k) && !k.includes(CAPITAL_SHARP_S));
+  const mkeys = keys.filter((k) => memcacheKeyOk(k));
   const items = new Map<string, string>();
   mkeys.forEach((k, i) => {
     if (i % 3 !== 0) return;

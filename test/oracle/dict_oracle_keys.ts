@@ -118,20 +118,6 @@ function longKeys(): string[] {
   return out;
 }
 
-/**
- * Keys whose folding Postern gets wrong today, with the reason: the
- * oracle test tolerates a difference on these (and only these) keys.
- * Postfix folds with ICU's full case folding; src/global/dict_utf8.ts
- * folds with JavaScript's upper-then-lower case, which keeps a final
- * sigma (U+03C2; ICU: U+03C3) and lowers a capital sharp s (U+1E9E) to
- * U+00DF (ICU: "ss"). Remove an entry when dict_utf8.ts is fixed.
- */
-export const KNOWN_FOLD_DIFFERENCES: ReadonlyMap<string, string> = new Map([
-  [utf8('Σίσυφος@example.gr'), 'final sigma'],
-  [utf8('σίσυφος@example.gr'), 'final sigma'],
-  [utf8('STRAẞE@example.de'), 'capital sharp s'],
-]);
-
 /** Every key, distinct, in a fixed order. */
 export function oracleKeys(): string[] {
   const keys = new Set<string>();
