@@ -42,12 +42,9 @@
  * The DictError text is "proxy:TYPE:NAME lookup error: REASON" (or
  * update/delete/sequence error).
  */
-import { connect as netConnect } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { msgWarn } from '../util/msg.js';
-import { strerror } from '../util/strerror.js';
 import { type Dict, type DictOpenContext, DictError, DictOpenError, foldKey } from './dict_base.js';
-import { AttrClient, type Endpoint, type IpcResult } from './ipc/attr_clnt.js';
+import { AttrClient, labelledUnixEndpoint, type IpcResult } from './ipc/attr_clnt.js';
 import { callRequest, type NamedReply } from './ipc/protocol_requests.js';
 import { loadMailConfig, type MailConfig } from './mail_conf.js';
 import { MAIL_ATTR, MAIL_CLASS, mailPathname } from './mail_proto.js';
@@ -108,29 +105,6 @@ export function dictProxyClientsClose(): void {
   sharedClients.clear();
 }
 
-function serviceEndpoint(path: string, label: string, timeoutMs: number): Endpoint {
-  return {
-    label,
-    connect: () =>
-      new Promise<Duplex>((resolve, reject) => {
-        const sock = netConnect({ path });
-        const timer = setTimeout(() => {
-          sock.destroy();
-          reject(new Error('Connection timed out'));
-        }, timeoutMs);
-        sock.once('connect', () => {
-          clearTimeout(timer);
-          sock.removeAllListeners('error');
-          resolve(sock);
-        });
-        sock.once('error', (err) => {
-          clearTimeout(timer);
-          sock.destroy();
-          reject(new Error(strerror(err)));
-        });
-      }),
-  };
-}
 
 /** Where one service is and how long to wait for it, from the configuration (fixed at open). */
 interface ServiceSettings {
@@ -157,7 +131,7 @@ function sharedClient(st: ServiceSettings): SharedClient {
   if (!s) {
     const { path, label, timeoutMs, idleMs, ttlMs } = st;
     s = {
-      client: new AttrClient(PROXYMAP_PROTOCOL, { endpoint: serviceEndpoint(path, label, timeoutMs), timeoutMs, idleMs, ttlMs }),
+      client: new AttrClient(PROXYMAP_PROTOCOL, { endpoint: labelledUnixEndpoint(path, label, timeoutMs), timeoutMs, idleMs, ttlMs }),
       label,
       pending: 0,
     };

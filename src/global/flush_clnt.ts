@@ -16,13 +16,10 @@
  * DIAGNOSTICS
  * Never throws; the result carries a FLUSH_STAT value and, for FAIL, why.
  */
-import { connect as netConnect } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { attr } from '../util/attr0_scan.js';
-import { strerror } from '../util/strerror.js';
 import { MATCH_FLAG, matchListInit, type MatchList } from '../util/match_list.js';
 import { matchHostname } from '../util/match_ops.js';
-import { AttrClient, type Endpoint } from './ipc/attr_clnt.js';
+import { AttrClient, type Endpoint, labelledUnixEndpoint } from './ipc/attr_clnt.js';
 import { callRequest, defineRequestProtocol } from './ipc/protocol_requests.js';
 import type { MailConfig } from './mail_conf.js';
 import { FLUSH_REQ, FLUSH_STAT, MAIL_ATTR, MAIL_ATTR_PROTO, MAIL_CLASS, mailPathname } from './mail_proto.js';
@@ -60,34 +57,6 @@ export interface FlushClientOptions {
   timeoutMs?: number;
 }
 
-/**
- * The flush service's socket, labelled as Postfix names it
- * ("public/flush"), so that a failure reads "connect to public/flush: No
- * such file or directory" as in Postfix's warning.
- */
-function flushEndpoint(path: string, label: string, timeoutMs: number): Endpoint {
-  return {
-    label,
-    connect: () =>
-      new Promise<Duplex>((resolve, reject) => {
-        const sock = netConnect({ path });
-        const timer = setTimeout(() => {
-          sock.destroy();
-          reject(new Error('Connection timed out'));
-        }, timeoutMs);
-        sock.once('connect', () => {
-          clearTimeout(timer);
-          sock.removeAllListeners('error');
-          resolve(sock);
-        });
-        sock.once('error', (err) => {
-          clearTimeout(timer);
-          sock.destroy();
-          reject(new Error(strerror(err)));
-        });
-      }),
-  };
-}
 
 /** fast_flush_domains as a match list (the flush server applies the same policy). */
 export function flushDomainList(config: MailConfig): MatchList {
@@ -105,7 +74,7 @@ export class FlushClient {
   constructor(config: MailConfig, opts: FlushClientOptions = {}) {
     this.#config = config;
     const service = config.get('flush_service_name') || 'flush';
-    const endpoint = opts.endpoint ?? flushEndpoint(mailPathname(config.get('queue_directory'), MAIL_CLASS.PUBLIC, service), `${MAIL_CLASS.PUBLIC}/${service}`, opts.timeoutMs ?? FLUSH_CLNT_TIMEOUT_MS);
+    const endpoint = opts.endpoint ?? labelledUnixEndpoint(mailPathname(config.get('queue_directory'), MAIL_CLASS.PUBLIC, service), `${MAIL_CLASS.PUBLIC}/${service}`, opts.timeoutMs ?? FLUSH_CLNT_TIMEOUT_MS);
     this.#client = new AttrClient(FLUSH_PROTOCOL, { endpoint, timeoutMs: opts.timeoutMs ?? FLUSH_CLNT_TIMEOUT_MS });
   }
 

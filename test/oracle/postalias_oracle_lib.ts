@@ -13,12 +13,10 @@
  *
  * What it does not do: decide what must be equal (the tests do).
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { open } from 'lmdb';
 import { commandPath, runProgram, type CommandResult } from '../lib/paths.js';
-import { writeMainCf, type MainSettings } from '../lib/postfix_oracle.js';
+import type { MainSettings } from '../lib/postfix_oracle.js';
+import { cleanEnv, makePostmapPair, putBoth, type PostmapPair } from './postmap_oracle_lib.js';
 
 /** The real Postfix postalias (the oracle). */
 export const REAL_POSTALIAS = '/usr/sbin/postalias';
@@ -31,41 +29,14 @@ export const ORACLE_ALIAS_MAIN: MainSettings = {
   default_database_type: 'lmdb',
 };
 
-export interface Pair {
-  root: string;
-  conf: string;
-  real: string;
-  ours: string;
-}
+export type Pair = PostmapPair;
 
 export function makePair(t: { after(fn: () => void): void }, settings: MainSettings = {}): Pair {
-  const root = mkdtempSync(join(tmpdir(), 'postern-postalias-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  chmodSync(root, 0o755);
-  const conf = join(root, 'conf');
-  writeMainCf(conf, { ...ORACLE_ALIAS_MAIN, ...settings });
-  const real = join(root, 'real');
-  const ours = join(root, 'ours');
-  mkdirSync(real);
-  mkdirSync(ours);
-  return { root, conf, real, ours };
+  return makePostmapPair(t, settings, ORACLE_ALIAS_MAIN, 'postern-postalias-');
 }
 
 /** Writes name with the same bytes (latin1) into both working directories. */
-export function putFile(pair: Pair, name: string, content: string | Buffer, mode = 0o644): void {
-  for (const dir of [pair.real, pair.ours]) {
-    const file = join(dir, name);
-    writeFileSync(file, typeof content === 'string' ? Buffer.from(content, 'latin1') : content);
-    chmodSync(file, mode);
-  }
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.MAIL_CONFIG;
-  delete env.MAIL_VERBOSE;
-  return env;
-}
+export const putFile = putBoth;
 
 export function runReal(pair: Pair, args: string[], input?: string | Buffer): Promise<CommandResult> {
   return runProgram(REAL_POSTALIAS, ['-c', pair.conf, ...args], { cwd: pair.real, input, env: cleanEnv(), timeoutMs: POSTALIAS_TIMEOUT_MS });

@@ -72,12 +72,18 @@ export interface PostmapPair {
   ours: string;
 }
 
-export function makePostmapPair(t: { after(fn: () => void): void }, settings: MainSettings = {}): PostmapPair {
-  const root = mkdtempSync(join(tmpdir(), 'postern-postmap-'));
+/** A temporary tree (removed after the test): conf/main.cf from base plus settings, and the "real" and "ours" working directories. */
+export function makePostmapPair(
+  t: { after(fn: () => void): void },
+  settings: MainSettings = {},
+  base: MainSettings = POSTMAP_MAIN,
+  prefix = 'postern-postmap-',
+): PostmapPair {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   chmodSync(root, 0o755);
   const conf = join(root, 'conf');
-  writeMainCf(conf, { ...POSTMAP_MAIN, ...settings });
+  writeMainCf(conf, { ...base, ...settings });
   const real = join(root, 'real');
   const ours = join(root, 'ours');
   mkdirSync(real);
@@ -94,7 +100,8 @@ export function putBoth(pair: PostmapPair, name: string, content: string | Buffe
   }
 }
 
-function cleanEnv(): NodeJS.ProcessEnv {
+/** The environment for both programs: no MAIL_CONFIG or MAIL_VERBOSE of the caller's. */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env['MAIL_CONFIG'];
   delete env['MAIL_VERBOSE'];

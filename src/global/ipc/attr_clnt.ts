@@ -27,6 +27,7 @@
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Attr0Stream, type StreamFailureKind } from '../../util/attr0_stream.js';
+import { strerror } from '../../util/strerror.js';
 import type { AnyProtocol, GreetingOf, ReplyOf, RequestOf } from './protocol.js';
 
 export type IpcFailureKind = 'connect' | 'timeout' | 'closed' | 'malformed' | 'oversized' | 'announce' | 'reply' | 'request';
@@ -61,6 +62,35 @@ export interface AttrClientOptions {
 
 export function endpointLabel(e: Endpoint): string {
   return typeof e === 'string' ? e : e.label;
+}
+
+/**
+ * A UNIX-socket endpoint under a label of the caller's choice (Postfix
+ * names services "private/proxymap", "public/flush" in its warnings,
+ * whatever the full path): connect errors read "connect to LABEL: ...".
+ */
+export function labelledUnixEndpoint(path: string, label: string, timeoutMs: number): Endpoint {
+  return {
+    label,
+    connect: () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const sock = netConnect({ path });
+        const timer = setTimeout(() => {
+          sock.destroy();
+          reject(new Error('Connection timed out'));
+        }, timeoutMs);
+        sock.once('connect', () => {
+          clearTimeout(timer);
+          sock.removeAllListeners('error');
+          resolve(sock);
+        });
+        sock.once('error', (err) => {
+          clearTimeout(timer);
+          sock.destroy();
+          reject(new Error(strerror(err)));
+        });
+      }),
+  };
 }
 
 /** Opens a stream to an endpoint within timeoutMs. */
