@@ -105,7 +105,12 @@ function send(port: number, request: Buffer): Promise<string> {
       size += b.length;
       if (size > REPLY_MAX) s.destroy(new Error('reply too long'));
     });
-    s.on('error', reject);
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      // A server that refuses a request closes before reading all of it: the
+      // reset may overtake the close, but not the reply that came first.
+      if (err.code === 'ECONNRESET' && size > 0) resolve(Buffer.concat(chunks).toString('latin1'));
+      else reject(new Error(`port ${port}: ${err.message} after ${size} reply bytes`));
+    });
     s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
   });
 }
