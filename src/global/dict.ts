@@ -19,6 +19,8 @@
  * sdbm, nisplus and netinfo are refused with the reason.
  * Opened with mode 'write' or 'create' (postmap, postalias, proxywrite)
  * a table is not cached and may offer update/delete (dict_base.ts).
+ * A table whose file is missing at open time is looked for again while
+ * it is used (dictReopening), since no daemon restart will do it.
  *
  * Text convention: keys and results are byte strings, one character per
  * byte (decode with 'latin1'), like addresses and headers everywhere in
@@ -179,13 +181,65 @@ function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: Dict
     try0Null: opts.try0Null ?? true, try1Null: opts.try1Null ?? true, bulk: opts.bulk ?? false,
     openNested: (inner) => dictOpen(inner, { ...opts, fold, utf8 }),
   };
-  try {
+  const open = (): Dict => {
     const dict = kind.open(ctx);
     return utf8 ? dictUtf8(dict) : dict;
+  };
+  try {
+    return open();
   } catch (err) {
-    if (err instanceof DictOpenError) return dictSurrogate(spec, type, kind.pattern, err.message);
-    throw err;
+    if (!(err instanceof DictOpenError)) throw err;
+    const surrogate = dictSurrogate(spec, type, kind.pattern, err.message);
+    return ctx.mode === 'read' && MISSING_FILE.test(err.message) ? dictReopening(surrogate, err.message, open) : surrogate;
   }
+}
+
+/** An open failure that a later attempt may not have: the file is not there (yet). */
+const MISSING_FILE = /No such file or directory/;
+/** How often a table whose file was missing is looked for again (see dictReopening). */
+let reopenRetryMs = 10_000;
+
+/** Tests: how often dictReopening tries again. */
+export function dictSetReopenRetryMs(ms: number): void {
+  reopenRetryMs = ms;
+}
+
+/**
+ * A table whose file did not exist when it was opened (local(8) started
+ * before newaliases ran): lookups fail as the surrogate's do, and at most
+ * every reopenRetryMs a lookup first tries to open the table again; once
+ * that works, the table answers. Postfix gets the same effect by exiting
+ * on the fatal open error and being restarted by master.
+ */
+function dictReopening(surrogate: Dict, reason: string, open: () => Dict): Dict {
+  let table: Dict | null = null;
+  let lastTry = Date.now();
+  const current = (): Dict => {
+    if (table) return table;
+    if (Date.now() - lastTry >= reopenRetryMs) {
+      lastTry = Date.now();
+      try {
+        table = open();
+      } catch (err) {
+        if (!(err instanceof DictOpenError)) throw err;
+      }
+    }
+    return table ?? surrogate;
+  };
+  return {
+    spec: surrogate.spec,
+    type: surrogate.type,
+    pattern: surrogate.pattern,
+    lookup: (key) => current().lookup(key),
+    lookupSync: (key) => {
+      const dict = current();
+      if (dict.lookupSync) return dict.lookupSync(key);
+      throw new DictError(dict.spec, `${dict.spec} is unavailable. ${reason}`);
+    },
+    close: async () => {
+      await table?.close();
+    },
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { DictError, dictCacheClear, dictOpen } from './dict.js';
+import { DictError, dictCacheClear, dictOpen, dictSetReopenRetryMs } from './dict.js';
 import { loadMailConfig } from './mail_conf.js';
 import { DICT_OPEN_DEFAULTS } from './dict_base.js';
 import { captureWarnings, tableFile } from './dict_test_lib.js';
@@ -146,4 +146,24 @@ test('unionmap: and pipemap: (results as postmap -q shows them)', async () => {
   assert.deepEqual(lines, ['warning: unionmap:{} is unavailable. bad syntax: "unionmap:{}"; need "unionmap:{type:name...}"']);
   await assert.rejects(result.lookup('a'), DictError);
   await captureWarnings(() => assert.rejects(dictOpen('unionmap:{inline:{a=1}, fail:x}').lookup('a'), DictError));
+});
+
+test('a table whose file was missing at open time is found once it has been built', async (t) => {
+  dictCacheClear();
+  dictSetReopenRetryMs(0);
+  t.after(() => dictSetReopenRetryMs(10_000));
+  const dir = dirname(tableFile(t, 'placeholder', ''));
+  const spec = `lmdb:${dir}/later`;
+  const { result: d, lines } = await captureWarnings(() => dictOpen(spec));
+  assert.match(lines[0]!, /later is unavailable\. open database \S+later\.lmdb: No such file or directory/);
+  await assert.rejects(d.lookup('k'), DictError);
+  assert.throws(() => d.lookupSync!('k'), DictError);
+  const w = dictOpen(spec, { mode: 'create', bulk: true });
+  await w.update!('k', 'v');
+  await w.close();
+  assert.equal(await d.lookup('k'), 'v');
+  assert.equal(d.lookupSync!('K'), 'v');
+  // A table that cannot be opened for another reason stays a plain surrogate.
+  const { result: bad } = await captureWarnings(() => dictOpen('bogus:/x'));
+  assert.equal(bad.lookupSync, undefined);
 });
