@@ -36,6 +36,7 @@
  * lookups of a surrogate reject with DictError.
  */
 import {
+  DICT_OPEN_DEFAULTS,
   type Dict,
   type DictDupMode,
   type DictOpenContext,
@@ -144,7 +145,7 @@ const dictCache = new Map<string, Dict>();
 export function dictOpen(spec: string, opts: DictOpenOptions = {}): Dict {
   const fold = opts.fold ?? true;
   const utf8 = (opts.utf8 ?? fold) && (opts.config ? opts.config.getBool('smtputf8_enable') : true);
-  if ((opts.mode ?? 'read') !== 'read') return dictOpenUncached(spec, fold, utf8, opts);
+  if ((opts.mode ?? DICT_OPEN_DEFAULTS.mode) !== 'read') return dictOpenUncached(spec, fold, utf8, opts);
   const cacheKey = `${fold ? 'F' : '-'}${utf8 ? 'U' : '-'}${opts.noRegsub ? 'N' : '-'}${spec}`;
   const cached = dictCache.get(cacheKey);
   if (cached) return cached;
@@ -177,8 +178,11 @@ function dictOpenUncached(spec: string, fold: boolean, utf8: boolean, opts: Dict
   }
   const ctx: DictOpenContext = {
     spec, type, name, fold, utf8, noRegsub: opts.noRegsub, config: opts.config, owner: opts.owner,
-    mode: opts.mode ?? 'read', dup: opts.dup ?? 'warn',
-    try0Null: opts.try0Null ?? true, try1Null: opts.try1Null ?? true, bulk: opts.bulk ?? false,
+    mode: opts.mode ?? DICT_OPEN_DEFAULTS.mode,
+    dup: opts.dup ?? DICT_OPEN_DEFAULTS.dup,
+    try0Null: opts.try0Null ?? DICT_OPEN_DEFAULTS.try0Null,
+    try1Null: opts.try1Null ?? DICT_OPEN_DEFAULTS.try1Null,
+    bulk: opts.bulk ?? DICT_OPEN_DEFAULTS.bulk,
     openNested: (inner) => dictOpen(inner, { ...opts, fold, utf8 }),
   };
   const open = (): Dict => {

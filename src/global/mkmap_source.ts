@@ -26,9 +26,10 @@
  * mkmapLogicalLines() warns "FILE: logical line must not start with
  * whitespace: \"TEXT\"" (TEXT cut at 30 bytes, "..." appended).
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { msgFatal, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
+import { DICT_FILE_MAX_BYTES } from './dict_file.js';
 import { isValidUtf8Bytes } from './dict_utf8.js';
 
 /** How much of a bad logical line the warning quotes (Postfix "%.30s"). */
@@ -75,7 +76,10 @@ export function isSpaceChar(ch: string | undefined): boolean {
   return ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\v';
 }
 
-/** Read a whole source file as a byte string; fatal with Postfix's text when it cannot be opened. */
+/**
+ * Read a whole source file as a byte string, at most DICT_FILE_MAX_BYTES;
+ * fatal with Postfix's text when it cannot be opened or read.
+ */
 export function mkmapReadSource(path: string): string {
   let fd: number;
   try {
@@ -84,9 +88,22 @@ export function mkmapReadSource(path: string): string {
     return msgFatal(`open ${path}: ${strerror(err)}`);
   }
   try {
-    return readFileSync(fd).toString('latin1');
-  } catch (err) {
-    return msgFatal(`read ${path}: ${strerror(err)}`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        return msgFatal(`read ${path}: ${strerror(err)}`);
+      }
+      if (n === 0) break;
+      total += n;
+      if (total > DICT_FILE_MAX_BYTES) msgFatal(`read ${path}: input is larger than ${DICT_FILE_MAX_BYTES} bytes`);
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks).toString('latin1');
   } finally {
     closeSync(fd);
   }

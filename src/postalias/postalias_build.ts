@@ -31,12 +31,12 @@
  * MDB_BAD_VALSIZE: ..." for a key LMDB cannot store), and "table
  * fail:NAME: write error: Application error" for the fail: table.
  */
-import { fstatSync, openSync, readSync, closeSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import type { Dict, DictDupMode } from '../global/dict_base.js';
 import { dictOpenChecked, mkmapOpen, type Mkmap } from '../global/mkmap.js';
 import { DICT_FILE_MAX_BYTES } from '../global/dict_file.js';
 import type { MailConfig } from '../global/mail_conf.js';
-import { mkmapLogicalLines } from '../global/mkmap_source.js';
+import { mkmapLogicalLines, mkmapReadSource } from '../global/mkmap_source.js';
 import { msgFatal, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
 import { aliasEntry, aliasLineUtf8Ok, aliasNonUtf8Warning } from './postalias_parse.js';
@@ -67,26 +67,6 @@ export interface PostaliasBuildOptions {
   inheritMode: boolean;
 }
 
-/** A source file read to its end, up to DICT_FILE_MAX_BYTES. */
-function readAll(fd: number, path: string): string {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const buf = Buffer.alloc(64 * 1024);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(fd, buf, 0, buf.length, null);
-    } catch (err) {
-      return msgFatal(`read ${path}: ${strerror(err)}`);
-    }
-    if (n === 0) break;
-    total += n;
-    if (total > DICT_FILE_MAX_BYTES) msgFatal(`read ${path}: input is larger than ${DICT_FILE_MAX_BYTES} bytes`);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString('latin1');
-}
-
 /** Standard input to its end (a pipe or terminal may not be read synchronously), bounded. */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -115,18 +95,7 @@ async function readSource(path: string, incremental: boolean): Promise<{ text: s
     stdinConsumed = true;
     return { text, path: 'stdin', regular };
   }
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    return msgFatal(`open ${path}: ${strerror(err)}`);
-  }
-  try {
-    fstatSync(fd);
-    return { text: readAll(fd, path), path, regular: true };
-  } finally {
-    closeSync(fd);
-  }
+  return { text: mkmapReadSource(path), path, regular: true };
 }
 
 function errorText(err: unknown): string {
