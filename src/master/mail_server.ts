@@ -211,7 +211,6 @@ export class MailServer {
     await this.options.postInit?.(this.ctx);
     this.#armIdle();
     if (this.kind !== 'trigger') {
-      // Also notice a changed table while no client arrives.
       this.#tableCheckTimer = setInterval(() => this.#retireIfTableChanged(), DICT_CHANGED_CHECK_MS);
       this.#tableCheckTimer.unref();
     }
@@ -229,14 +228,14 @@ export class MailServer {
     this.#peakActive = Math.max(this.#peakActive, this.#active.size);
     const maxUse = this.options.unlimitedUse ? 0 : this.ctx.config.getInt('max_use');
     if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse * this.#peakActive) this.#retire('max_use');
-    this.#retireIfTableChanged();
   }
 
   /**
-   * Postfix's pre-accept check: a table file read at open time changed,
-   * so this process serves the clients it has and makes way for one that
-   * reads the new file. Stream servers only (a trigger server such as
-   * qmgr keeps its in-memory state).
+   * Postfix's pre-accept check, run once a second by a timer (not per
+   * client, to keep stat() calls off the accept path): a table file read
+   * at open time changed, so this process serves the clients it has and
+   * makes way for one that reads the new file. Stream servers only (a
+   * trigger server such as qmgr keeps its in-memory state).
    */
   #retireIfTableChanged(): void {
     if (this.kind === 'trigger' || this.#retired) return;
