@@ -32,7 +32,7 @@ import { makeOracleConfig, ORACLE_MAIN_BASE, type OracleConfig } from '../test/l
 import { PosternInstance } from '../test/lib/instance.js';
 import { runSmtpSource } from '../test/lib/peers.js';
 import { freePort } from '../test/lib/proc.js';
-import { benchArgs, fmt, median, printTable, PssSampler, treeCpuSeconds } from './bench_lib.js';
+import { benchArgs, CpuByProgramSampler, fmt, median, printTable, PssSampler, treeCpuSeconds } from './bench_lib.js';
 
 /** smtp-source may take this long for one run before the bench gives up. */
 export const RUN_TIMEOUT_MS = 15 * 60 * 1000;
@@ -121,6 +121,8 @@ interface RunResult {
   msgPerSec: number;
   cpuPer1000: number;
   peakPssMb: number;
+  /** Per-program CPU lines (CpuByProgramSampler). */
+  breakdown: string[];
 }
 
 async function oneRun(sys: System, o: { messages: number; sessions: number; size: number }): Promise<RunResult> {
@@ -128,6 +130,7 @@ async function oneRun(sys: System, o: { messages: number; sessions: number; size
   for (const f of queueFiles(incoming)) rmSync(f, { force: true });
   const pid = sys.masterPid();
   const cpu0 = treeCpuSeconds(pid);
+  const byProgram = new CpuByProgramSampler(pid);
   const pss = new PssSampler(pid);
   const t0 = process.hrtime.bigint();
   const r = await runSmtpSource({
@@ -142,10 +145,11 @@ async function oneRun(sys: System, o: { messages: number; sessions: number; size
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const peak = pss.stop();
   const cpu = treeCpuSeconds(pid) - cpu0;
+  const breakdown = byProgram.stop(o.messages);
   if (r.status !== 0) throw new Error(`${sys.name}: smtp-source exited ${r.status}: ${r.stderr}`);
   const files = queueFiles(incoming).filter((f) => (statSync(f).mode & 0o700) === 0o700);
   if (files.length !== o.messages) throw new Error(`${sys.name}: ${files.length} complete queue files after ${o.messages} messages`);
-  return { msgPerSec: o.messages / wall, cpuPer1000: (cpu * 1000) / o.messages, peakPssMb: peak / 1024 };
+  return { msgPerSec: o.messages / wall, cpuPer1000: (cpu * 1000) / o.messages, peakPssMb: peak / 1024, breakdown };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -160,9 +164,10 @@ export async function main(argv: string[]): Promise<number> {
         const r = await oneRun(sys, o);
         results.get(sys.name)?.push(r);
         console.log(`run ${run} ${sys.name}: ${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuPer1000)} CPU s/1000, peak PSS ${fmt(r.peakPssMb, 1)} MB`);
+        for (const line of r.breakdown) console.log(line);
       }
     }
-    const med = (name: string, k: keyof RunResult): number => median((results.get(name) ?? []).map((r) => r[k]));
+    const med = (name: string, k: Exclude<keyof RunResult, 'breakdown'>): number => median((results.get(name) ?? []).map((r) => r[k]));
     const rows = [['figure (median)', 'postfix', 'postern', 'postern/postfix']];
     for (const [label, k] of [
       ['accept msg/s', 'msgPerSec'],

@@ -9,8 +9,8 @@
  * daemon's preInit/postInit, tells master it is ready, then receives
  * clients and triggers from master and reports when each client is gone.
  * It ends the process after max_idle seconds without clients or after
- * max_use clients per concurrent client slot (max_use × the most clients
- * held at once; unless the daemon is `resident`, like qmgr), when a
+ * max_use clients per client slot (max_use × the service's maxproc;
+ * unless the daemon is `resident`, like qmgr), when a
  * table file it read has changed (stream servers: "table TYPE:NAME has
  * changed -- restarting", as Postfix; see global/dict_changed.ts), and on
  * master's graceful stop (reload) it finishes current clients first.
@@ -57,26 +57,33 @@
  * may open root-only files (maillog_file, keys) and the rest runs as
  * mail_owner.
  *
- * What it does not do: open listeners (master does, and passes each
- * client), chroot (Node cannot), or speak any protocol on the stream.
+ * Clients: master either hands over each accepted client, or lends a
+ * stream server the listening socket itself (master_lend.ts), which it
+ * then accepts on, at most maxproc clients at once, and gives back when
+ * it retires or stops.
+ *
+ * What it does not do: open listeners (master does), chroot (Node
+ * cannot), or speak any protocol on the stream.
  *
  * DIAGNOSTICS
  * Fatal when the worker options are malformed or when started without
  * master (no IPC channel); a service error is a warning.
  */
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { loadMailConfig, type MailConfig } from '../global/mail_conf.js';
 import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { msgFatal, msgInfo, msgSetVerbose, msgVerbose, msgWarn } from '../util/msg.js';
 import { DICT_CHANGED_CHECK_MS, dictChangedName } from '../global/dict_changed.js';
 import { getpwnam } from '../util/pwd_lookup.js';
 import { readTriggerConnection, TRIGGER_BUF_SIZE, TRIGGER_READ_WAIT_MS } from '../global/ipc/trigger_server.js';
-import { ENV_MAIL_CONFIG, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
+import { ENV_MAIL_CONFIG, ENV_PROCESS_LIMIT, MASTER_MSG, WORKER_OPT, isMasterMessage, type WorkerToMaster } from './master_proto.js';
 
 /** The trigger read limits are D's (src/global/ipc/trigger_server.ts), re-exported for daemons. */
 export { TRIGGER_BUF_SIZE, TRIGGER_READ_WAIT_MS };
 /** After the skeleton ends, a process still held by stray handles exits after this. */
 export const WORKER_EXIT_GRACE_MS = 2_000;
+/** Clients accepted on a lent listener while maxproc are busy, waiting for a slot (as master's queue). */
+export const LENT_PENDING_LIMIT = 1000;
 
 export type ServerKind = 'single' | 'multi' | 'trigger';
 
@@ -86,6 +93,8 @@ export interface ServiceContext {
   readonly serviceType: string;
   readonly programName: string;
   readonly args: readonly string[];
+  /** master.cf maxproc of the service (0: unlimited). */
+  readonly processLimit: number;
   readonly signal: AbortSignal;
 }
 
@@ -168,6 +177,10 @@ export class MailServer {
   #finished = false;
   #abort = new AbortController();
   #triggerChain: Promise<void> = Promise.resolve();
+  /** Listening sockets master lent us (slot -> server), and the clients accepted on them beyond maxproc. */
+  #lent = new Map<number, Server>();
+  #lentMaxproc = 0;
+  #lentWaiting: Socket[] = [];
   #resolveDone!: () => void;
   /** Settles when the server has stopped and every client is gone. */
   readonly done: Promise<void>;
@@ -180,6 +193,10 @@ export class MailServer {
     private readonly hooks: {
       onClientDone?(id: number): void;
       onRetire?(why: RetireReason): void;
+      /** A client accepted on a lent listener waits for a slot (master warns about its process limit). */
+      onLimit?(): void;
+      /** Give a lent listener back to master (the skeleton closes its copy afterwards). */
+      onReturnListener?(slot: number, server: Server, sent: () => void): void;
     } = {},
   ) {
     this.ctx = { ...ctx, signal: this.#abort.signal };
@@ -191,14 +208,20 @@ export class MailServer {
   }
 
   /**
-   * max_use counts per concurrent client slot: Postfix's N processes
-   * serving N clients at once would each take max_use clients, and here
-   * one process stands for all of them, so it retires after max_use ×
-   * the most clients it held at once (exactly max_use for a process that
-   * only ever served one client at a time, as in Postfix). Starting a Node
-   * process costs ~100 ms of CPU, which Postfix's fork+exec does not.
+   * max_use counts per client slot. Postfix runs up to maxproc processes
+   * of a service, each ending after max_use clients; here one process
+   * stands for all maxproc of them, so it ends after max_use × maxproc
+   * clients (maxproc 0, unlimited, counts as default_process_limit).
+   * A service with maxproc 1 ends after max_use clients, as in Postfix.
+   * A fresh Node process costs 2–3 s of CPU before it runs at full speed
+   * (start-up, lazy compilation, JIT, heap growth), which a fork+exec of
+   * Postfix's C daemons does not: ending every max_use × (clients held at
+   * once) clients cost a third of smtpd's and cleanup's CPU under load.
    */
-  #peakActive = 1;
+  #slots(): number {
+    const limit = this.ctx.processLimit;
+    return limit > 0 ? limit : Math.max(1, this.ctx.config.getInt('default_process_limit'));
+  }
 
   get useCount(): number {
     return this.#useCount;
@@ -225,9 +248,47 @@ export class MailServer {
     msgVerbose(`${this.ctx.programName}: client ${id} (${this.#active.size} active, use ${this.#useCount})`);
     if (this.kind === 'trigger') this.#readTrigger(stream, slot);
     else this.#serveStream(stream, slot);
-    this.#peakActive = Math.max(this.#peakActive, this.#active.size);
     const maxUse = this.options.unlimitedUse ? 0 : this.ctx.config.getInt('max_use');
-    if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse * this.#peakActive) this.#retire('max_use');
+    if (!this.options.resident && maxUse > 0 && this.#useCount >= maxUse * this.#slots()) this.#retire('max_use');
+  }
+
+  /**
+   * A listening socket master lends us (master_lend.ts): clients are
+   * accepted here, with no IPC per client, at most maxproc at once (the
+   * rest wait, paused, as they would in master's queue). Given back when
+   * this process stops taking clients.
+   */
+  lend(slot: number, server: Server, maxproc: number): void {
+    this.#lentMaxproc = maxproc;
+    this.#lent.set(slot, server);
+    server.on('connection', (socket: Socket) => this.#lentClient(socket));
+    server.on('error', (err) => msgWarn(`${this.ctx.programName}: lent listener: ${err.message}`));
+    if (this.kind === 'trigger' || this.#retired || this.#stopping) this.#returnListeners();
+  }
+
+  #lentClient(socket: Socket): void {
+    if (this.#lentMaxproc <= 0 || this.#active.size < this.#lentMaxproc) {
+      this.client(socket, 0);
+      return;
+    }
+    if (this.#lentWaiting.length >= LENT_PENDING_LIMIT) {
+      msgWarn(`${this.ctx.programName}: ${LENT_PENDING_LIMIT} clients waiting; closing a new connection`);
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    socket.on('error', () => socket.destroy());
+    this.#lentWaiting.push(socket);
+    if (this.#lentWaiting.length === 1) this.hooks.onLimit?.();
+  }
+
+  #returnListeners(): void {
+    for (const [slot, server] of this.#lent) {
+      const close = (): void => void server.close();
+      if (this.hooks.onReturnListener) this.hooks.onReturnListener(slot, server, close);
+      else close();
+    }
+    this.#lent.clear();
   }
 
   /**
@@ -262,6 +323,7 @@ export class MailServer {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#disarmIdle();
+    this.#returnListeners();
     this.#maybeFinish();
   }
 
@@ -269,6 +331,9 @@ export class MailServer {
   abort(): void {
     this.#abort.abort();
     this.#stopping = true;
+    this.#returnListeners();
+    for (const s of this.#lentWaiting) s.destroy();
+    this.#lentWaiting = [];
     for (const slot of this.#active) slot.stream.destroy();
     this.#finish();
   }
@@ -329,6 +394,11 @@ export class MailServer {
   #release(slot: ClientSlot): void {
     if (!this.#active.delete(slot)) return;
     this.hooks.onClientDone?.(slot.id);
+    for (let next = this.#lentWaiting.shift(); next; next = this.#lentWaiting.shift()) {
+      if (next.destroyed) continue;
+      this.client(next, 0);
+      break;
+    }
     this.#armIdle();
     this.#maybeFinish();
   }
@@ -337,8 +407,10 @@ export class MailServer {
     if (this.#retired) return;
     this.#retired = true;
     msgVerbose(`${this.ctx.programName}: retiring after ${why}`);
+    // Master hears "retire" first, so it does not lend the listener back to us.
     if (this.hooks.onRetire) this.hooks.onRetire(why);
-    else this.stop();
+    this.#returnListeners();
+    if (!this.hooks.onRetire) this.stop();
   }
 
   #armIdle(): void {
@@ -355,7 +427,7 @@ export class MailServer {
   }
 
   #maybeFinish(): void {
-    if (this.#stopping && this.#active.size === 0) {
+    if (this.#stopping && this.#active.size === 0 && this.#lentWaiting.length === 0) {
       // Let a trigger that is still running complete first.
       void this.#triggerChain.then(() => this.#finish());
     }
@@ -378,6 +450,8 @@ export interface InProcessContext {
   serviceName?: string;
   serviceType?: string;
   args?: string[];
+  /** maxproc (default 1: max_use counts clients one by one). */
+  processLimit?: number;
 }
 
 /** For tests and co-located services: the skeleton without master. */
@@ -394,6 +468,7 @@ export function createMailServer(
     serviceType: ctx.serviceType ?? 'unix',
     programName: options.programName,
     args: ctx.args ?? [],
+    processLimit: ctx.processLimit ?? 1,
   });
 }
 
@@ -437,15 +512,26 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
       serviceType: wa.serviceType,
       programName: options.programName,
       args: wa.args,
+      processLimit: Number(process.env[ENV_PROCESS_LIMIT] ?? 1) || 0,
     },
     {
-      onClientDone: (id) => send({ t: MASTER_MSG.DONE, id }),
+      // Clients accepted on a lent listener (id 0) are not master's to count.
+      onClientDone: (id) => {
+        if (id > 0) send({ t: MASTER_MSG.DONE, id });
+      },
       onRetire: (why) => send({ t: MASTER_MSG.RETIRE, why }),
+      onLimit: () => send({ t: MASTER_MSG.LIMIT }),
+      onReturnListener: (slot, listener, sent) => {
+        if (!process.connected) return sent();
+        const m: WorkerToMaster = { t: MASTER_MSG.UNLISTEN, slot };
+        process.send?.(m, listener, () => sent());
+      },
     },
   );
   process.on('message', (m: unknown, handle: unknown) => {
     if (!isMasterMessage(m)) return;
     if (m.t === MASTER_MSG.CONN && handle) server.client(handle as Socket, Number(m.id));
+    else if (m.t === MASTER_MSG.LISTEN && handle) server.lend(Number(m.slot), handle as Server, Number(m.maxproc));
     else if (m.t === MASTER_MSG.TRIGGER) void server.trigger(Buffer.from(String(m.data), 'base64'));
     else if (m.t === MASTER_MSG.STOP) server.stop();
   });
@@ -458,7 +544,7 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
   await server.init(() => {
     if (wa.unprivileged) dropPrivileges(config);
   });
-  send({ t: MASTER_MSG.READY });
+  send({ t: MASTER_MSG.READY, lend: kind !== 'trigger' });
   await server.done;
   if (process.connected) process.disconnect();
   setTimeout(() => process.exit(0), WORKER_EXIT_GRACE_MS).unref();

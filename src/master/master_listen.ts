@@ -9,9 +9,14 @@
  * a named pipe made with the mkfifo(1) command (Node has no mkfifo call),
  * mode 0622, opened read-write so it never reports end of file; master
  * reads it and forwards each chunk to the worker as a trigger.
- * Stream servers are created with pauseOnConnect: master accepts a
- * client and hands the paused socket to a worker (master_spawn.ts), so
- * maxproc is an exact limit on concurrent clients.
+ * Stream servers are created with pauseOnConnect: while master holds
+ * one it accepts a client and hands the paused socket to a worker
+ * (master_spawn.ts). Each listening stream socket is a LendableSocket
+ * (master_lend.ts): master lends it to the worker that takes new
+ * clients, which then accepts on it itself. A UNIX socket is bound under
+ * a temporary name in its directory and renamed into place, because
+ * libuv removes the file a server bound when that server closes, and
+ * master closes its copy each time it lends the socket.
  *
  * pass services: Postfix hands an already-accepted descriptor over the
  * socket (SCM_RIGHTS). Node cannot receive descriptors on an ordinary
@@ -32,8 +37,10 @@
  * warning on reload.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, constants, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { LendableSocket } from './master_lend.js';
 import type { ServiceSpec } from './master_ent.js';
 import { msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
@@ -52,6 +59,8 @@ export interface ListenHandlers {
 
 export interface Listener {
   readonly label: string;
+  /** The listening stream sockets (inet, unix, pass); none for fifo and unix-dgram. */
+  readonly lendable: readonly LendableSocket[];
   close(): Promise<void>;
 }
 
@@ -72,16 +81,6 @@ function listenServer(server: Server, opts: { host?: string; port?: number; path
   });
 }
 
-/**
- * Stops listening at once. Not awaiting close()'s callback: it waits for
- * every connection the server ever accepted, and those now belong to
- * workers (a handed-over socket still counts in the master's server).
- */
-function closeServer(server: Server): Promise<void> {
-  server.close();
-  return Promise.resolve();
-}
-
 function makeStreamServer(handlers: ListenHandlers): Server {
   return createServer({ pauseOnConnect: true }, (socket) => handlers.client(socket));
 }
@@ -99,41 +98,73 @@ function removeStale(path: string): void {
 
 async function openInet(spec: ServiceSpec, handlers: ListenHandlers): Promise<Listener> {
   if (spec.endpoint.kind !== 'inet') throw new Error('not inet');
-  const servers: Server[] = [];
+  const sockets: LendableSocket[] = [];
   for (const a of spec.endpoint.addrs) {
-    const server = makeStreamServer(handlers);
+    const bind = async (): Promise<Server> => {
+      const server = makeStreamServer(handlers);
+      try {
+        await listenServer(server, { host: a.host, port: a.port, ipv6Only: a.ipv6Only });
+      } catch (err) {
+        // Postfix: "bind 127.0.0.1 port 25: Address already in use"
+        throw new Error(`bind ${a.host} port ${a.port}: ${strerror(err)}`);
+      }
+      return server;
+    };
     try {
-      await listenServer(server, { host: a.host, port: a.port, ipv6Only: a.ipv6Only });
+      sockets.push(new LendableSocket(`${a.host}:${a.port}`, await bind(), handlers.client, bind));
     } catch (err) {
-      await Promise.all(servers.map(closeServer));
-      // Postfix: "bind 127.0.0.1 port 25: Address already in use"
-      throw new Error(`bind ${a.host} port ${a.port}: ${strerror(err)}`);
+      for (const l of sockets) l.close();
+      throw err;
     }
-    servers.push(server);
   }
-  return { label: spec.endpoint.label, close: async () => void (await Promise.all(servers.map(closeServer))) };
+  return {
+    label: spec.endpoint.label,
+    lendable: sockets,
+    close: async () => {
+      for (const l of sockets) l.close();
+    },
+  };
+}
+
+let tempSocketCount = 0;
+
+/** Listens on a UNIX socket bound under a temporary name, then renamed to `path`. */
+async function bindUnix(path: string, handlers: ListenHandlers, owner: Owner | null): Promise<Server> {
+  // Short: sun_path holds 107 bytes, and the real name must fit too.
+  const temp = join(dirname(path), `.m${process.pid}.${++tempSocketCount}`);
+  const server = makeStreamServer(handlers);
+  try {
+    removeStale(temp);
+    await listenServer(server, { path: temp });
+    chmodSync(temp, UNIX_SOCKET_MODE);
+    if (owner) chownSync(temp, owner.uid, owner.gid);
+    renameSync(temp, path);
+  } catch (err) {
+    server.close();
+    throw new Error(`bind ${path}: ${strerror(err)}`);
+  }
+  return server;
 }
 
 async function openUnix(spec: ServiceSpec, handlers: ListenHandlers, owner: Owner | null): Promise<Listener> {
   if (spec.endpoint.kind !== 'path') throw new Error('not a path endpoint');
   const path = spec.endpoint.path;
-  const server = makeStreamServer(handlers);
   try {
     removeStale(path);
-    await listenServer(server, { path });
-    chmodSync(path, UNIX_SOCKET_MODE);
-    if (owner) chownSync(path, owner.uid, owner.gid);
   } catch (err) {
     throw new Error(`bind ${path}: ${strerror(err)}`);
   }
+  const bind = (): Promise<Server> => bindUnix(path, handlers, owner);
+  const socket = new LendableSocket(path, await bind(), handlers.client, bind);
   return {
     label: spec.endpoint.label,
+    lendable: [socket],
     close: async () => {
-      await closeServer(server);
+      socket.close();
       try {
         unlinkSync(path);
       } catch {
-        // Already gone (closing a server usually removes its socket file).
+        // Already gone.
       }
     },
   };
@@ -156,6 +187,7 @@ async function openFifo(spec: ServiceSpec, handlers: ListenHandlers, owner: Owne
   reader.on('error', (err) => msgWarn(`${path}: ${strerror(err)}`));
   return {
     label: spec.endpoint.label,
+    lendable: [],
     close: async () => {
       reader.destroy(); // closes the descriptor too
       try {
@@ -187,6 +219,7 @@ async function openDgram(spec: ServiceSpec, handlers: ListenHandlers, owner: Own
   sock.on('error', (err: Error) => msgWarn(`${path}: ${strerror(err)}`));
   return {
     label: spec.endpoint.label,
+    lendable: [],
     close: async () => {
       sock.close();
       try {

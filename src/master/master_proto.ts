@@ -8,12 +8,22 @@
  * two ends cannot drift apart.
  *
  *   master -> worker   { t: 'conn', id }  + a paused net.Socket handle
+ *                      { t: 'listen', slot, maxproc }  + a listening
+ *                                         net.Server: accept on it
+ *                                         yourself, at most maxproc
+ *                                         clients at once (master_lend.ts)
  *                      { t: 'trigger', data }   (fifo input, wakeup)
  *                      { t: 'stop' }    finish current clients, then exit
- *   worker -> master   { t: 'ready' }   initialised; may receive clients
- *                      { t: 'done', id }  that client has gone
+ *   worker -> master   { t: 'ready', lend }   initialised; may receive
+ *                                         clients; lend: a stream server
+ *                                         that can take a listener
+ *                      { t: 'done', id }  that client (from 'conn') has gone
  *                      { t: 'retire', why }  wants no new clients
- *                                         (max_idle or max_use reached)
+ *                                         (max_idle, max_use, table changed)
+ *                      { t: 'unlisten', slot }  + the net.Server it was
+ *                                         lent: the worker takes no more
+ *                      { t: 'limit' }   a client accepted on a lent
+ *                                         listener waits: maxproc busy
  *
  * What it does not do: carry mail data (daemons speak attr0 among
  * themselves), or validate messages beyond their shape (isMasterMessage).
@@ -24,6 +34,9 @@
 
 export const MASTER_MSG = {
   CONN: 'conn',
+  LISTEN: 'listen',
+  UNLISTEN: 'unlisten',
+  LIMIT: 'limit',
   TRIGGER: 'trigger',
   STOP: 'stop',
   READY: 'ready',
@@ -33,12 +46,15 @@ export const MASTER_MSG = {
 
 export type MasterToWorker =
   | { t: typeof MASTER_MSG.CONN; id: number }
+  | { t: typeof MASTER_MSG.LISTEN; slot: number; maxproc: number }
   | { t: typeof MASTER_MSG.TRIGGER; data: string /* base64 */ }
   | { t: typeof MASTER_MSG.STOP };
 
 export type WorkerToMaster =
-  | { t: typeof MASTER_MSG.READY }
+  | { t: typeof MASTER_MSG.READY; lend: boolean }
   | { t: typeof MASTER_MSG.DONE; id: number }
+  | { t: typeof MASTER_MSG.UNLISTEN; slot: number }
+  | { t: typeof MASTER_MSG.LIMIT }
   | { t: typeof MASTER_MSG.RETIRE; why: 'max_idle' | 'max_use' | 'table_changed' };
 
 /**
@@ -58,12 +74,17 @@ export const WORKER_OPT = {
 
 /** Environment master sets for a worker: the configuration directory, as Postfix does. */
 export const ENV_MAIL_CONFIG = 'MAIL_CONFIG';
+/** And the service's master.cf process limit (maxproc, 0 = unlimited), which max_use is counted against. */
+export const ENV_PROCESS_LIMIT = 'POSTERN_PROCESS_LIMIT';
 
 export interface LooseMessage {
   t: string;
   id?: unknown;
   data?: unknown;
   why?: unknown;
+  slot?: unknown;
+  maxproc?: unknown;
+  lend?: unknown;
 }
 
 export function isMasterMessage(m: unknown): m is LooseMessage {

@@ -5,7 +5,11 @@
  * waiting for a slot, and its worker processes. A client accepted by the
  * listener (paused) waits in a bounded queue until the service holds
  * fewer than maxproc clients and a ready worker exists; then it is sent
- * to that worker (child.send with the socket handle). No worker runs
+ * to that worker (child.send with the socket handle). Once no client
+ * waits, the listening sockets themselves are lent to that worker if it
+ * is a stream server (master_lend.ts): it accepts its clients directly,
+ * at most maxproc at once, until it gives them back (retire, stop) or
+ * dies (master then binds the endpoint again). No worker runs
  * until the first client or trigger arrives. A service has one worker
  * that takes new clients at a time; workers that retire (max_idle,
  * max_use) or were told to stop (reload) finish their clients while a new
@@ -26,12 +30,12 @@
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { ProcessLimit } from './master_avail.js';
 import type { ServiceSpec } from './master_ent.js';
 import type { Listener } from './master_listen.js';
-import { ENV_MAIL_CONFIG } from './master_proto.js';
+import { ENV_MAIL_CONFIG, ENV_PROCESS_LIMIT } from './master_proto.js';
 import { MasterWorker, type WorkerOwner } from './master_status.js';
 
 /** Clients accepted but waiting for a slot, per service. */
@@ -147,6 +151,17 @@ export class ServiceRuntime implements WorkerOwner {
         }
       });
     }
+    if (this.#pending.length === 0) this.#lend(worker);
+  }
+
+  /** Lends every listening socket master holds to a worker that accepts on its own. */
+  #lend(worker: MasterWorker): void {
+    if (!worker.borrows || !worker.accepting || !this.listener) return;
+    this.listener.lendable.forEach((l, slot) => {
+      const server = l.lendTo(worker);
+      if (!server) return;
+      worker.sendListener(slot, server, this.spec.maxproc, (ok) => (ok ? l.lent() : l.notLent()));
+    });
   }
 
   #spawn(): void {
@@ -161,7 +176,7 @@ export class ServiceRuntime implements WorkerOwner {
     try {
       child = fork(spec.modulePath, spec.workerArgs, {
         execArgv: workerNodeArgs(),
-        env: { ...process.env, [ENV_MAIL_CONFIG]: this.env.configDir },
+        env: { ...process.env, [ENV_MAIL_CONFIG]: this.env.configDir, [ENV_PROCESS_LIMIT]: String(spec.maxproc) },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
     } catch (err) {
@@ -182,6 +197,9 @@ export class ServiceRuntime implements WorkerOwner {
     worker.state = 'gone';
     worker.clients.clear();
     this.workers.delete(worker);
+    for (const l of this.listener?.lendable ?? []) {
+      if (l.holder === worker) void l.rebind().then(() => this.dispatch());
+    }
     const normal = code === 0 && signal === null;
     if (!normal && !worker.killedByMaster) {
       if (signal !== null) msgWarn(`process ${path} pid ${worker.pid} killed by signal ${signalNumber(signal)}`);
@@ -223,6 +241,22 @@ export class ServiceRuntime implements WorkerOwner {
   }
 
   workerRetired(_w: MasterWorker): void {
+    this.dispatch();
+  }
+
+  workerAtLimit(_w: MasterWorker): void {
+    this.limit.noteWaiting();
+  }
+
+  workerReturnedListener(w: MasterWorker, slot: number, server: Server | null): void {
+    const l = this.listener?.lendable[slot];
+    if (!l || l.holder !== w) {
+      // Lent before a reload replaced the endpoint, or not lent at all.
+      server?.close();
+      return;
+    }
+    if (server) l.adopt(server);
+    else void l.rebind().then(() => this.dispatch());
     this.dispatch();
   }
 

@@ -17,7 +17,7 @@
  * ignored (Postfix: "ignoring status update from child pid ...").
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { MASTER_MSG, isMasterMessage, type MasterToWorker } from './master_proto.js';
 
@@ -27,6 +27,10 @@ export interface WorkerOwner {
   workerReady(w: MasterWorker): void;
   workerClientDone(w: MasterWorker, id: number): void;
   workerRetired(w: MasterWorker): void;
+  /** The worker gave back the listening socket it was lent (slot = index in Listener.lendable). */
+  workerReturnedListener(w: MasterWorker, slot: number, server: Server | null): void;
+  /** A client the worker accepted itself waits for one of maxproc slots. */
+  workerAtLimit(w: MasterWorker): void;
 }
 
 let nextClientId = 1;
@@ -39,10 +43,12 @@ export class MasterWorker {
   killedByMaster = false;
   /** The configuration generation this worker was started with. */
   readonly generation: number;
+  /** Said at ready: a stream server that can accept on a lent listener. */
+  borrows = false;
 
   constructor(readonly child: ChildProcess, private readonly owner: WorkerOwner, generation: number) {
     this.generation = generation;
-    child.on('message', (m: unknown) => this.#onMessage(m));
+    child.on('message', (m: unknown, handle: unknown) => this.#onMessage(m, handle));
   }
 
   get pid(): number {
@@ -82,6 +88,21 @@ export class MasterWorker {
     }
   }
 
+  /** Lends a listening socket; calls back false when it could not be sent. Counts as a use. */
+  sendListener(slot: number, server: Server, maxproc: number, sent: (ok: boolean) => void): void {
+    const msg: MasterToWorker = { t: MASTER_MSG.LISTEN, slot, maxproc };
+    this.useCount++;
+    try {
+      this.child.send(msg, server, (err) => {
+        if (err) msgVerbose(`pid ${this.pid}: send listener: ${err.message}`);
+        sent(!err);
+      });
+    } catch (err) {
+      msgVerbose(`pid ${this.pid}: send listener: ${(err as Error).message}`);
+      sent(false);
+    }
+  }
+
   sendTrigger(data: Buffer): boolean {
     return this.#send({ t: MASTER_MSG.TRIGGER, data: data.toString('base64') });
   }
@@ -113,7 +134,7 @@ export class MasterWorker {
     }
   }
 
-  #onMessage(m: unknown): void {
+  #onMessage(m: unknown, handle: unknown): void {
     if (!isMasterMessage(m)) {
       msgWarn(`ignoring status update from child pid ${this.pid}`);
       return;
@@ -121,6 +142,7 @@ export class MasterWorker {
     switch (m.t) {
       case MASTER_MSG.READY:
         if (this.state === 'starting') this.state = 'ready';
+        this.borrows = m.lend === true;
         this.owner.workerReady(this);
         break;
       case MASTER_MSG.DONE:
@@ -130,6 +152,12 @@ export class MasterWorker {
         if (this.state === 'ready' || this.state === 'starting') this.state = 'retiring';
         this.#send({ t: MASTER_MSG.STOP });
         this.owner.workerRetired(this);
+        break;
+      case MASTER_MSG.LIMIT:
+        this.owner.workerAtLimit(this);
+        break;
+      case MASTER_MSG.UNLISTEN:
+        this.owner.workerReturnedListener(this, Number(m.slot), (handle as Server | undefined) ?? null);
         break;
       default:
         msgWarn(`ignoring status update from child pid ${this.pid}`);

@@ -48,7 +48,8 @@ describe('master: max_idle, max_use, wakeup', () => {
     assert.equal(r.status, 0, r.stderr);
     [idlePort, usePort] = await inst.startWithPorts(2, (p) => [
       `127.0.0.1:${p[0]} inet n - n - - $DIR/echo.mjs -o max_idle=1`,
-      `127.0.0.1:${p[1]} inet n - n - - $DIR/echo.mjs -o max_use=2`,
+      // max_use counts per maxproc slot: with one slot, the third client gets a new process.
+      `127.0.0.1:${p[1]} inet n - n - 1 $DIR/echo.mjs -o max_use=2`,
       'tick unix n - n 1 1 $DIR/trig.mjs',
       'later unix n - n 1? 1 $DIR/trig.mjs',
       'pipe fifo n - n 1 1 $DIR/trig.mjs',
