@@ -8,7 +8,9 @@
  * the server skeletons in src/master (mail_server.ts and the master_proto.ts
  * it speaks), which every daemon runs in as Postfix daemons link libmaster.
  * One program may borrow another whole: lmtp(8) is smtp(8) under another
- * name (Postfix installs one binary twice), so src/lmtp may import src/smtp.
+ * name (Postfix installs one binary twice), so src/lmtp may import src/smtp;
+ * smtpd(8) runs the cleanup(8) service in its own process (DESIGN.md:
+ * co-located services), so src/smtpd may import src/cleanup.
  * Prints one line per violation ("file: imports target") and exits 1 when
  * there is any; run as `node dist/tools/check_layering.js [root]`.
  *
@@ -46,15 +48,18 @@ function layerOf(srcDir: string, path: string): string | null {
 /** The files of src/master that daemons may import: the worker skeletons. */
 const MASTER_SKELETONS = new Set(['mail_server.ts', 'master_proto.ts']);
 
-/** Programs that are another program under a second name (Postfix hard links). */
-const PROGRAM_ALIASES: ReadonlyMap<string, string> = new Map([['lmtp', 'smtp']]);
+/** Programs that run another program's code: a second name (Postfix hard links) or a co-located service. */
+const PROGRAM_BORROWS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['lmtp', ['smtp']],
+  ['smtpd', ['cleanup']],
+]);
 
 function allowed(from: string, to: string | null, target: string): boolean {
   if (to === null) return false;
   if (from === 'util') return to === 'util';
   if (from === 'global') return to === 'util' || to === 'global';
   if (to === 'master' && MASTER_SKELETONS.has(basename(target).replace(/\.js$/, '.ts'))) return true;
-  return to === 'util' || to === 'global' || to === from || PROGRAM_ALIASES.get(from) === to;
+  return to === 'util' || to === 'global' || to === from || (PROGRAM_BORROWS.get(from) ?? []).includes(to);
 }
 
 export function checkLayering(root: string): LayerViolation[] {

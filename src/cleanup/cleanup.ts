@@ -48,7 +48,7 @@ import { RecordStreamDecoder } from '../global/record.js';
 import { singleServerMain } from '../master/mail_server.js';
 import { decodeAttr0 } from '../util/attr0.js';
 import { isMainModule, runMain } from '../util/main_module.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { type CleanupAddrDeps, cleanupAddrInit } from './cleanup_addr.js';
 import { type CleanupApiOptions, cleanupAbort, cleanupFlush, cleanupOpenState } from './cleanup_api.js';
 import { CleanupChecks } from './cleanup_checks.js';
@@ -115,7 +115,7 @@ export function cleanupService(config: MailConfig, opts: CleanupServiceOptions =
     try {
       state = await cleanupOpenState(params, opts);
     } catch (err) {
-      msgWarn(`cleanup: cannot create queue file: ${err instanceof Error ? err.message : String(err)}`);
+      clog.warn(`cleanup: cannot create queue file: ${err instanceof Error ? err.message : String(err)}`);
       stream.destroy();
       return;
     }
@@ -126,7 +126,7 @@ export function cleanupService(config: MailConfig, opts: CleanupServiceOptions =
       await input.write(CLEANUP_PROTOCOL.announcement({ [MAIL_ATTR.QUEUEID]: state.queueId })).catch(() => undefined);
       finished = await readMessage(state, input);
     } catch (err) {
-      msgWarn(`${state.queueId}: ${err instanceof Error ? err.message : String(err)}`);
+      clog.warn(`${state.queueId}: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (!finished) {
       await cleanupAbort(state);
@@ -140,7 +140,7 @@ export function cleanupService(config: MailConfig, opts: CleanupServiceOptions =
       await input.write(CLEANUP_PROTOCOL.encodeReply({ [MAIL_ATTR.STATUS]: status, [MAIL_ATTR.WHY]: reason }));
       input.end();
     } catch (err) {
-      msgWarn(`${state.queueId}: cannot send status to client: ${err instanceof Error ? err.message : String(err)}`);
+      clog.warn(`${state.queueId}: cannot send status to client: ${err instanceof Error ? err.message : String(err)}`);
       stream.destroy();
     }
   }
@@ -176,19 +176,19 @@ export function cleanupService(config: MailConfig, opts: CleanupServiceOptions =
       if (r.kind === 'partial') {
         const chunk = await input.read();
         if (chunk === null) {
-          if (input.timedOut) msgWarn(`${state.queueId}: read timeout on ${input.label}`);
+          if (input.timedOut) clog.warn(`${state.queueId}: read timeout on ${input.label}`);
           return false;
         }
         decoder.push(chunk);
         continue;
       }
       if (r.kind === 'error') {
-        msgWarn(`${state.queueId}: ${r.message}`);
+        clog.warn(`${state.queueId}: ${r.message}`);
         return false;
       }
       const { type, data } = r;
       if (processing && hiddenType(type)) {
-        msgWarn(`${state.queueId}: record type ${type} not allowed - discarding this message`);
+        clog.warn(`${state.queueId}: record type ${type} not allowed - discarding this message`);
         state.errs |= CLEANUP_STAT.BAD;
         processing = false;
       }

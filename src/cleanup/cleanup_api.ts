@@ -32,7 +32,7 @@ import { mailStreamFile } from '../global/mail_stream.js';
 import { CoalescedTrigger } from '../global/mail_trigger.js';
 import { formatSizeRecord, REC_TYPE } from '../global/rec_type.js';
 import { encodeRecord } from '../global/record.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { cleanupBounce, cleanupCanBounce } from './cleanup_bounce.js';
 import { type CleanupParams, CleanupState, CLEANUP_PRIV_FLAG } from './cleanup_state.js';
 
@@ -101,7 +101,7 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
   try {
     if (state.outOk()) await cleanupFinal(state);
   } catch (err) {
-    msgWarn(`${state.queueId}: write queue file: ${errText(err)}`);
+    clog.warn(`${state.queueId}: write queue file: ${errText(err)}`);
     state.errs |= CLEANUP_STAT.WRITE;
   }
   // Nobody can tell the sender of a refused message from sendmail: bounce it here.
@@ -119,7 +119,7 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
       }
       await stream.finish();
     } catch (err) {
-      msgWarn(`${state.queueId}: write queue file: ${errText(err)}`);
+      clog.warn(`${state.queueId}: write queue file: ${errText(err)}`);
       state.errs |= CLEANUP_STAT.WRITE;
     }
     if (state.errs === 0 && state.queueName === MAIL_QUEUE.INCOMING && (opts.triggerQmgr ?? true)) {
@@ -131,7 +131,7 @@ export async function cleanupFlush(state: CleanupState, opts: CleanupApiOptions 
   if (state.errs !== 0 || (state.flags & CLEANUP_FLAG.DISCARD) !== 0) {
     if (path !== stream.path) {
       await unlink(path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') msgWarn(`remove ${path}: ${errText(err)}`);
+        if (err.code !== 'ENOENT') clog.warn(`remove ${path}: ${errText(err)}`);
       });
     }
     await stream.abort();

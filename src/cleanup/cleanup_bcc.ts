@@ -24,7 +24,7 @@ import { DictError } from '../global/dict_base.js';
 import { mailAddrFind } from '../global/mail_addr_find.js';
 import type { Maps } from '../global/maps.js';
 import { unquote822Local } from '../global/quote_822_local.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import type { CleanupAddrCtx, CleanupAddrDeps } from './cleanup_addr.js';
 import { CleanupAddrError } from './cleanup_map11.js';
 
@@ -36,7 +36,7 @@ export async function cleanupBccLookup(deps: CleanupAddrDeps, ctx: CleanupAddrCt
   } catch (err) {
     if (!(err instanceof DictError)) throw err;
     const text = `${ctx.queueId}: ${maps.title} map lookup problem -- message not accepted, try again later`;
-    msgWarn(text);
+    clog.warn(text);
     throw new CleanupAddrError(text, CLEANUP_STAT.WRITE, null, maps.title);
   }
 }

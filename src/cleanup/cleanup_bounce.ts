@@ -37,7 +37,7 @@ import { QUEUE_ATTR } from '../global/queue_file_write.js';
 import { REC_TYPE } from '../global/rec_type.js';
 import type { Recipient } from '../global/recipient_list.js';
 import { decodeRecord } from '../global/record.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { type CleanupState, dsnNotifyOk } from './cleanup_state.js';
 
 /** Errors after which a bounce cannot be made (Postfix CLEANUP_STAT_MASK_CANT_BOUNCE). */
@@ -105,7 +105,7 @@ export async function cleanupBounce(state: CleanupState): Promise<number> {
     await state.out.flush();
     rcpts = recipientsWritten(await readFile(state.out.path));
   } catch (err) {
-    msgWarn(`${state.queueId}: read queue file: ${(err as Error).message}`);
+    clog.warn(`${state.queueId}: read queue file: ${(err as Error).message}`);
     state.errs |= CLEANUP_STAT.WRITE;
   }
   if (rcpts.length === 0) rcpts = [{ origAddress: '', address: 'unknown', offset: 0, dsnOrcpt: '', dsnNotify: 0 }];
@@ -129,7 +129,7 @@ export async function cleanupBounce(state: CleanupState): Promise<number> {
       ? await bounceFlushVerp(opts, BOUNCE_FLAG.CLEAN, state.queueName, state.queueId, encoding, state.smtputf8, sender, envid, ret, state.verpDelims as string)
       : await bounceFlush(opts, BOUNCE_FLAG.CLEAN, state.queueName, state.queueId, encoding, state.smtputf8, sender, envid, ret);
     if (st !== 0) {
-      msgWarn(`${state.queueId}: bounce message failure`);
+      clog.warn(`${state.queueId}: bounce message failure`);
       state.errs |= CLEANUP_STAT.WRITE;
     }
   }

@@ -49,7 +49,7 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { MAIL_ATTR } from '../global/mail_proto.js';
 import { MIME_ERR, type MimeHeaderKind, type MimeStateOptions, mimeStateDetail, mimeStateError } from '../global/mime_state.js';
 import { quote822Local } from '../global/quote_822_local.js';
-import { msgInfo, msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { printableBytes } from '../util/printable.js';
 
 /** The part of cleanup's per-message state that content inspection reads and writes. */
@@ -191,7 +191,7 @@ export class CleanupChecks {
   }
 
   private log(state: CleanupChecksState, action: string, where: HbcWhere, line: string, text: string): void {
-    msgInfo(logText(hbcLogText(this.logContext(state), action, where, line, text)));
+    clog.info(logText(hbcLogText(this.logContext(state), action, where, line, text)));
   }
 
   /**
@@ -203,14 +203,14 @@ export class CleanupChecks {
     const e = m.effect;
     switch (e.kind) {
       case 'lookup-error':
-        msgWarn(`${state.queueId}: ${m.mapClass} map lookup problem -- message not accepted, try again later`);
+        clog.warn(`${state.queueId}: ${m.mapClass} map lookup problem -- message not accepted, try again later`);
         state.errs |= CLEANUP_STAT.WRITE;
         return keep;
       case 'invalid':
-        msgWarn(logText(e.warning));
+        clog.warn(logText(e.warning));
         return keep;
       case 'reject':
-        if (e.warning) msgWarn(logText(e.warning));
+        if (e.warning) clog.warn(logText(e.warning));
         state.reason = e.reason;
         state.errs |= e.defer ? CLEANUP_STAT.DEFER : CLEANUP_STAT.CONT;
         state.flags &= ~CLEANUP_FLAG.FILTER_ALL;
@@ -308,7 +308,7 @@ export class CleanupChecks {
   mimeError(state: CleanupChecksState, code: number, text: string): void {
     if ((code & ~MIME_ERR.TRUNC_HEADER) === 0) return;
     const ctx = this.logContext(state);
-    msgInfo(logText(
+    clog.info(logText(
       `${state.queueId}: reject: mime-error ${mimeStateError(code)}: ${text.slice(0, 100)} from ${ctx.origin}; ` +
         `from=<${ctx.sender ?? ''}> to=<${ctx.recipient ?? 'unknown'}>`,
     ));

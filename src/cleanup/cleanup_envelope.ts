@@ -34,7 +34,7 @@
  */
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { formatSizeRecord, REC_TYPE, REC_TYPE_ENV_RECIPIENT, REC_TYPE_ENVELOPE, recTypeIn } from '../global/rec_type.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { cleanupOut } from './cleanup_out.js';
 import { type CleanupState, CLEANUP_PRIV_FLAG, QMGR_READ_FLAG, dsnNotifyOk, dsnRetOk } from './cleanup_state.js';
 import type { CleanupAddrHooks } from './cleanup_out_recipient.js';
@@ -77,7 +77,7 @@ export function cleanupEnvelopeStart(state: CleanupState): void {
 }
 
 function reject(state: CleanupState, text: string): void {
-  msgWarn(`${state.queueId}: message rejected: ${text}`);
+  clog.warn(`${state.queueId}: message rejected: ${text}`);
   state.errs |= CLEANUP_STAT.BAD;
 }
 
@@ -101,7 +101,7 @@ export async function cleanupEnvelopeRecord(
   const buf = data.toString('utf8');
   if (type === REC_TYPE.FLGS) {
     const extra = Number.parseInt(buf, 10) || 0;
-    if (extra & ~CLEANUP_FLAG.MASK_EXTRA) msgWarn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
+    if (extra & ~CLEANUP_FLAG.MASK_EXTRA) clog.warn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
     else state.flags |= extra;
     return 'envelope';
   }
@@ -120,7 +120,7 @@ export async function cleanupEnvelopeRecord(
     attrName = nv.name;
     attrValue = nv.value;
     if (attrValue === '') {
-      msgWarn(`${state.queueId}: spurious null attribute value for "${attrName}" -- ignored`);
+      clog.warn(`${state.queueId}: spurious null attribute value for "${attrName}" -- ignored`);
       return 'envelope';
     }
     const m = recAttrMap(attrName);
@@ -164,19 +164,19 @@ export async function cleanupEnvelopeRecord(
   }
   if (mappedType === REC_TYPE.DSN_ORCPT) {
     if (state.dsnOrcpt !== null) {
-      msgWarn(`${state.queueId}: ignoring out-of-order DSN original recipient record <${state.dsnOrcpt.slice(0, 200)}>`);
+      clog.warn(`${state.queueId}: ignoring out-of-order DSN original recipient record <${state.dsnOrcpt.slice(0, 200)}>`);
     }
     state.dsnOrcpt = mappedBuf;
     return 'envelope';
   }
   if (mappedType === REC_TYPE.DSN_NOTIFY) {
     if (state.dsnNotify) {
-      msgWarn(`${state.queueId}: ignoring out-of-order DSN notify record <${state.dsnNotify}>`);
+      clog.warn(`${state.queueId}: ignoring out-of-order DSN notify record <${state.dsnNotify}>`);
       state.dsnNotify = 0;
     }
     const n = ALL_DIGITS.test(mappedBuf) ? Number.parseInt(mappedBuf, 10) : 0;
     if (n === 0 || !dsnNotifyOk(n)) {
-      msgWarn(`${state.queueId}: ignoring malformed DSN notify record <${buf.slice(0, 200)}>`);
+      clog.warn(`${state.queueId}: ignoring malformed DSN notify record <${buf.slice(0, 200)}>`);
     } else {
       state.dsnNotify = n;
       state.qmgrOpts |= QMGR_READ_FLAG.fromDsn(n);
@@ -185,7 +185,7 @@ export async function cleanupEnvelopeRecord(
   }
   if (type === REC_TYPE.ORCP) {
     if (state.origRcpt !== null) {
-      msgWarn(`${state.queueId}: ignoring out-of-order original recipient record <${state.origRcpt.slice(0, 200)}>`);
+      clog.warn(`${state.queueId}: ignoring out-of-order original recipient record <${state.origRcpt.slice(0, 200)}>`);
     }
     state.origRcpt = buf;
     return 'envelope';
@@ -260,9 +260,9 @@ export async function cleanupEnvelopeRecord(
   if (type === REC_TYPE.VERP) {
     if (state.verpDelims === null) {
       if (state.sender === null || state.sender === '') {
-        msgWarn(`${state.queueId}: ignoring VERP request for null sender`);
+        clog.warn(`${state.queueId}: ignoring VERP request for null sender`);
       } else if (!/^[^\s]{2}$/.test(buf) || !state.params.config.get('verp_delimiter_filter').includes(buf[0]!) || !state.params.config.get('verp_delimiter_filter').includes(buf[1]!)) {
-        msgWarn(`${state.queueId}: ignoring bad VERP request: "${buf.slice(0, 100)}"`);
+        clog.warn(`${state.queueId}: ignoring bad VERP request: "${buf.slice(0, 100)}"`);
       } else {
         state.verpDelims = buf;
         cleanupOut(state, type, data);

@@ -24,7 +24,7 @@
  */
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { REC_TYPE, REC_TYPE_EXT_RECIPIENT, REC_TYPE_EXTRACT, recTypeIn } from '../global/rec_type.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { recAttrMap, splitNameval } from './cleanup_envelope.js';
 import { cleanupOut } from './cleanup_out.js';
 import type { CleanupAddrHooks } from './cleanup_out_recipient.js';
@@ -52,24 +52,24 @@ export async function cleanupExtractedRecord(
   let buf = data.toString('utf8');
   if (type === REC_TYPE.FLGS) {
     const extra = Number.parseInt(buf, 10) || 0;
-    if (extra & ~CLEANUP_FLAG.MASK_EXTRA) msgWarn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
+    if (extra & ~CLEANUP_FLAG.MASK_EXTRA) clog.warn(`${state.queueId}: ignoring bad extra flags: 0x${extra.toString(16)}`);
     else state.flags |= extra;
     return 'extracted';
   }
   if (!recTypeIn(REC_TYPE_EXTRACT, type)) {
-    msgWarn(`${state.queueId}: message rejected: unexpected record type ${type} in extracted envelope`);
+    clog.warn(`${state.queueId}: message rejected: unexpected record type ${type} in extracted envelope`);
     state.errs |= CLEANUP_STAT.BAD;
     return 'extracted';
   }
   if (type === REC_TYPE.ATTR) {
     const nv = splitNameval(buf);
     if ('error' in nv) {
-      msgWarn(`${state.queueId}: message rejected: malformed attribute: ${nv.error}: ${buf.slice(0, 100)}`);
+      clog.warn(`${state.queueId}: message rejected: malformed attribute: ${nv.error}: ${buf.slice(0, 100)}`);
       state.errs |= CLEANUP_STAT.BAD;
       return 'extracted';
     }
     if (nv.value === '') {
-      msgWarn(`${state.queueId}: spurious null attribute value for "${nv.name}" -- ignored`);
+      clog.warn(`${state.queueId}: spurious null attribute value for "${nv.name}" -- ignored`);
       return 'extracted';
     }
     const m = recAttrMap(nv.name);
@@ -89,7 +89,7 @@ export async function cleanupExtractedRecord(
 
   if (type === REC_TYPE.RCPT) {
     if (state.sender === null) {
-      msgWarn(`${state.queueId}: message rejected: envelope recipient precedes sender`);
+      clog.warn(`${state.queueId}: message rejected: envelope recipient precedes sender`);
       state.errs |= CLEANUP_STAT.BAD;
       return 'extracted';
     }
@@ -103,18 +103,18 @@ export async function cleanupExtractedRecord(
   }
   if (type === REC_TYPE.DSN_ORCPT) {
     if (state.dsnOrcpt !== null) {
-      msgWarn(`${state.queueId}: ignoring out-of-order DSN original recipient record <${state.dsnOrcpt.slice(0, 200)}>`);
+      clog.warn(`${state.queueId}: ignoring out-of-order DSN original recipient record <${state.dsnOrcpt.slice(0, 200)}>`);
     }
     state.dsnOrcpt = buf;
     return 'extracted';
   }
   if (type === REC_TYPE.DSN_NOTIFY) {
     if (state.dsnNotify) {
-      msgWarn(`${state.queueId}: ignoring out-of-order DSN notify record <${state.dsnNotify}>`);
+      clog.warn(`${state.queueId}: ignoring out-of-order DSN notify record <${state.dsnNotify}>`);
       state.dsnNotify = 0;
     }
     const n = /^[0-9]+$/.test(buf) ? Number.parseInt(buf, 10) : 0;
-    if (n === 0 || !dsnNotifyOk(n)) msgWarn(`${state.queueId}: ignoring malformed dsn notify record <${buf.slice(0, 200)}>`);
+    if (n === 0 || !dsnNotifyOk(n)) clog.warn(`${state.queueId}: ignoring malformed dsn notify record <${buf.slice(0, 200)}>`);
     else {
       state.dsnNotify = n;
       state.qmgrOpts |= QMGR_READ_FLAG.fromDsn(n);
@@ -122,7 +122,7 @@ export async function cleanupExtractedRecord(
     return 'extracted';
   }
   if (type === REC_TYPE.ORCP) {
-    if (state.origRcpt !== null) msgWarn(`${state.queueId}: ignoring out-of-order original recipient record <${buf.slice(0, 200)}>`);
+    if (state.origRcpt !== null) clog.warn(`${state.queueId}: ignoring out-of-order original recipient record <${buf.slice(0, 200)}>`);
     state.origRcpt = buf;
     return 'extracted';
   }

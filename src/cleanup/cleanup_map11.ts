@@ -36,7 +36,7 @@ import { quote822Local, unquote822Local } from '../global/quote_822_local.js';
 import { Tok822, TOK822, tokGrep } from '../global/tok822.js';
 import { tokExternalize, tokParse } from '../global/tok822_parse.js';
 import { tokRewrite } from '../global/tok822_rewrite.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import type { CleanupAddrCtx, CleanupAddrDeps } from './cleanup_addr.js';
 
 /** How often cleanup_map11 follows a chain of one-to-one mappings (Postfix MAX_RECURSION). */
@@ -117,7 +117,7 @@ export async function mailAddrMap(
   }
   const result = await mailAddrCrunch(deps, value, propagate ? found.extension : null, outForm);
   if (result.length === 0) {
-    msgWarn(`${maps.title} lookup of ${address} returns non-address result "${value}"`);
+    clog.warn(`${maps.title} lookup of ${address} returns non-address result "${value}"`);
     throw new DictError(maps.title, `${maps.title}: non-address result for ${address}`);
   }
   return result;
@@ -135,17 +135,17 @@ export async function cleanupMap11External(deps: CleanupAddrDeps, ctx: CleanupAd
     } catch (err) {
       if (!(err instanceof DictError)) throw err;
       const text = `${ctx.queueId}: ${maps.title} map lookup problem for ${addr} -- message not accepted, try again later`;
-      msgWarn(text);
+      clog.warn(text);
       throw new CleanupAddrError(text, CLEANUP_STAT.WRITE, null, maps.title);
     }
     if (mapped === null) return { address: addr, changed };
-    if (mapped.length > 1) msgWarn(`${ctx.queueId}: multi-valued ${maps.title} entry for ${addr}`);
+    if (mapped.length > 1) clog.warn(`${ctx.queueId}: multi-valued ${maps.title} entry for ${addr}`);
     const saved = addr;
     if (mapped[0] !== addr) changed = true;
     addr = mapped[0]!;
     if (sameAddress(saved, addr)) return { address: addr, changed };
   }
-  msgWarn(`${ctx.queueId}: unreasonable ${maps.title} map nesting for ${addr} -- message not accepted, try again later`);
+  clog.warn(`${ctx.queueId}: unreasonable ${maps.title} map nesting for ${addr} -- message not accepted, try again later`);
   return { address: addr, changed };
 }
 

@@ -38,7 +38,7 @@
 import { DSN_NOTIFY } from '../global/dsn.js';
 import { DictError } from '../global/dict_base.js';
 import type { Maps } from '../global/maps.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import type { CleanupAddrCtx, CleanupAddrDeps, RecipientOut } from './cleanup_addr.js';
 import { DupFilter, recipientKey } from './cleanup_dup_filter.js';
@@ -74,7 +74,7 @@ export async function cleanupMap1nInternal(deps: CleanupAddrDeps, ctx: CleanupAd
   const argv = [address];
   const expandedToSelf = new DupFilter(0);
   const fail = (text: string, status: number): never => {
-    msgWarn(text);
+    clog.warn(text);
     throw new CleanupAddrError(text, status, ALIAS_EXPANSION_ERROR, maps.title);
   };
   for (let arg = 0; arg < argv.length; arg++) {

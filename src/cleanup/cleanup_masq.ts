@@ -30,7 +30,7 @@ import type { Tok822 } from '../global/tok822.js';
 import { tokExternalize } from '../global/tok822_parse.js';
 import { tokRewrite } from '../global/tok822_rewrite.js';
 import { type MatchList, MATCH_FLAG, matchListInit, isTablePattern } from '../util/match_list.js';
-import { msgInfo } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import type { CleanupAddrCtx, CleanupAddrDeps } from './cleanup_addr.js';
 import { asciiLower } from './cleanup_dup_filter.js';
 import { CleanupAddrError } from './cleanup_map11.js';
@@ -92,7 +92,7 @@ export function masqueradeExternal(deps: CleanupAddrDeps, ctx: CleanupAddrCtx, a
     const excluded = exceptions.match(asciiLower(address.slice(0, at)));
     if (exceptions.error !== null) {
       const text = `${ctx.queueId}: ${VAR_MASQ_EXCEPTIONS} map lookup problem -- message not accepted, try again later`;
-      msgInfo(text);
+      clog.info(text);
       throw new CleanupAddrError(text, CLEANUP_STAT.WRITE, null, VAR_MASQ_EXCEPTIONS);
     }
     if (excluded) return { address, changed: false };

@@ -45,7 +45,7 @@ import { quote822Local } from '../global/quote_822_local.js';
 import { REC_TYPE } from '../global/rec_type.js';
 import { LEX_822_SPECIALS, TOK822, Tok822 } from '../global/tok822.js';
 import { TOK822_STR, tokExternalize, tokScan } from '../global/tok822_parse.js';
-import { msgInfo, msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import type { CleanupAddrDeps } from './cleanup_addr.js';
 import { cleanupAddrFailed } from './cleanup_out_recipient.js';
 import type { CleanupChecks } from './cleanup_checks.js';
@@ -113,7 +113,7 @@ export class CleanupMessage {
       state.contLength = state.xtraOffset - state.dataOffset;
       return 'extracted';
     }
-    msgWarn(`cleanup_message_headerbody: message rejected: unexpected record type ${type} in message content`);
+    clog.warn(`cleanup_message_headerbody: message rejected: unexpected record type ${type} in message content`);
     state.errs |= CLEANUP_STAT.BAD;
     return 'message';
   }
@@ -150,10 +150,10 @@ export class CleanupMessage {
       return;
     }
     state.headersSeen |= 1 << opts.type;
-    if (opts.type === HDR.MESSAGE_ID) msgInfo(`${state.queueId}: message-id=${value}`);
-    if (opts.type === HDR.RESENT_MESSAGE_ID) msgInfo(`${state.queueId}: resent-message-id=${value}`);
+    if (opts.type === HDR.MESSAGE_ID) clog.info(`${state.queueId}: message-id=${value}`);
+    if (opts.type === HDR.RESENT_MESSAGE_ID) clog.info(`${state.queueId}: resent-message-id=${value}`);
     if (opts.type === HDR.RECEIVED && state.hopCount >= state.params.hopcountLimit) {
-      msgWarn(`${state.queueId}: message rejected: hopcount exceeded`);
+      clog.warn(`${state.queueId}: message rejected: hopcount exceeded`);
       state.errs |= CLEANUP_STAT.HOPS;
     }
     if (!state.outOk()) return;
@@ -183,7 +183,7 @@ export class CleanupMessage {
     const p = state.params;
     if (!state.outOk()) return;
     if (state.hopCount < 1) {
-      msgWarn(`${state.queueId}: message rejected: no Received: header`);
+      clog.warn(`${state.queueId}: message rejected: no Received: header`);
       state.errs |= CLEANUP_STAT.BAD;
       return;
     }
@@ -193,10 +193,10 @@ export class CleanupMessage {
     if (add && !seen(resent ? HDR.RESENT_MESSAGE_ID : HDR.MESSAGE_ID)) {
       const id = p.longQueueIds ? `${state.queueId}@${p.myhostname}` : `${utc14(state.ctimeSec)}.${state.queueId}@${p.myhostname}`;
       cleanupOutText(state, REC_TYPE.NORM, `${state.resent}Message-Id: <${id}>`);
-      msgInfo(`${state.queueId}: ${resent ? 'resent-' : ''}message-id=<${id}>`);
+      clog.info(`${state.queueId}: ${resent ? 'resent-' : ''}message-id=<${id}>`);
       state.headersSeen |= 1 << (resent ? HDR.RESENT_MESSAGE_ID : HDR.MESSAGE_ID);
     }
-    if (!seen(HDR.MESSAGE_ID)) msgInfo(`${state.queueId}: message-id=<>`);
+    if (!seen(HDR.MESSAGE_ID)) clog.info(`${state.queueId}: message-id=<>`);
     if (add && !seen(resent ? HDR.RESENT_DATE : HDR.DATE)) {
       cleanupOutText(state, REC_TYPE.NORM, `${state.resent}Date: ${mailDate(state.arrivalSec)}`);
     }
@@ -205,7 +205,7 @@ export class CleanupMessage {
     }
     if (add && (state.headersSeen & VISIBLE_RCPT) === 0 && p.undisclosedHeader !== '') {
       if (!isHeader(p.undisclosedHeader)) {
-        msgWarn(`bad undisclosed_recipients_header header text "${p.undisclosedHeader}" -- need "headername: headervalue"`);
+        clog.warn(`bad undisclosed_recipients_header header text "${p.undisclosedHeader}" -- need "headername: headervalue"`);
       } else {
         cleanupOut(state, REC_TYPE.NORM, p.undisclosedHeader);
       }

@@ -29,7 +29,7 @@
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { REC_TYPE } from '../global/rec_type.js';
 import { encodeRecord } from '../global/record.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import { type CleanupState, SMTPUTF8_FLAG } from './cleanup_state.js';
 
 function isText(type: number): boolean {
@@ -40,7 +40,7 @@ function putRecord(state: CleanupState, type: number, data: Buffer): void {
   const rec = encodeRecord(type, data);
   const limit = state.params.messageSizeLimit;
   if (limit > 0 && state.out.offset + rec.length > limit) {
-    msgWarn(`${state.queueId}: queue file size limit exceeded`);
+    clog.warn(`${state.queueId}: queue file size limit exceeded`);
     state.errs |= CLEANUP_STAT.SIZE;
     return;
   }

@@ -23,7 +23,7 @@
  */
 import { CLEANUP_STAT } from '../global/cleanup_user.js';
 import { REC_TYPE } from '../global/rec_type.js';
-import { msgWarn } from '../util/msg.js';
+import { clog } from './cleanup_log.js';
 import {
   type CleanupAddrCtx,
   type CleanupAddrDeps,
@@ -59,7 +59,7 @@ export function cleanupAddrFailed(state: CleanupState, err: unknown, what = 'add
     if (err.reason !== null) state.reason = err.reason;
     return;
   }
-  msgWarn(`${state.queueId}: ${what} error: ${err instanceof Error ? err.message : String(err)}`);
+  clog.warn(`${state.queueId}: ${what} error: ${err instanceof Error ? err.message : String(err)}`);
   state.errs |= CLEANUP_STAT.WRITE;
 }
 

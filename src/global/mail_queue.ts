@@ -25,8 +25,7 @@
  * panics: it is a caller bug). mailQueueEnter() rejects its promise with
  * the system error when the file cannot be created or renamed.
  */
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const MAIL_QUEUE = {
@@ -233,7 +232,8 @@ export function splitQueueNames(value: string): string[] {
 export interface EnteredQueueFile {
   queueId: string;
   path: string;
-  handle: FileHandle;
+  /** The open descriptor (read-write); the caller closes it. */
+  fd: number;
   /** The time the ID was made from. */
   sec: number;
   usec: number;
@@ -254,22 +254,27 @@ const hrBase = process.hrtime.bigint();
  * Creates a new file in a queue with a locally unique ID (Postfix
  * mail_queue_enter): open "queue/usec.pid" exclusively with `mode`, take
  * its inode number, then rename it to its queue ID (creating a missing
- * hash directory). The caller owns the returned handle.
+ * hash directory). The caller owns the returned descriptor.
+ *
+ * Synchronous, as in Postfix: open, fstat and rename of a small file take
+ * microseconds, and through Node's thread pool each cost more CPU in
+ * hand-offs than in the system call (about a tenth of cleanup's CPU when
+ * every step of a queue file went through it).
  */
-export async function mailQueueEnter(
+export function mailQueueEnter(
   queueDir: string,
   queueName: string,
   mode: number,
   opts: QueueHashOptions & { longQueueIds: boolean },
-): Promise<EnteredQueueFile> {
+): EnteredQueueFile {
   if (!mailQueueNameOk(queueName)) throw new QueueNameError(`mail_queue_enter: bad queue name: ${queueName}`);
-  let handle: FileHandle | undefined;
+  let fd = -1;
   let tempPath = '';
-  for (let tries = 0; handle === undefined; tries++) {
+  for (let tries = 0; fd < 0; tries++) {
     const { usec } = nowParts();
     tempPath = join(queueDir, queueName, `${usec}.${process.pid}`);
     try {
-      handle = await open(tempPath, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+      fd = openSync(tempPath, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code === 'EEXIST' || code === 'EISDIR') && tries < MAIL_QUEUE_ENTER_TRIES) continue;
@@ -277,24 +282,29 @@ export async function mailQueueEnter(
     }
   }
   try {
-    const st = await handle.stat({ bigint: true });
+    const st = fstatSync(fd, { bigint: true });
     for (let tries = 0; ; tries++) {
       const { sec, usec } = nowParts();
       const queueId = makeQueueId(sec, usec, st.ino, opts.longQueueIds);
       const path = queuePath(queueDir, queueName, queueId, opts);
       try {
-        await rename(tempPath, path);
-        return { queueId, path, handle, sec, usec };
+        renameSync(tempPath, path);
+        return { queueId, path, fd, sec, usec };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (tries >= MAIL_QUEUE_ENTER_TRIES) throw err;
-        if (code === 'ENOENT') await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        if (code === 'ENOENT') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         else if (code !== 'EPERM' && code !== 'EISDIR') throw err;
       }
     }
   } catch (err) {
-    await handle.close().catch(() => {});
-    await unlink(tempPath).catch(() => {});
+    for (const undo of [() => closeSync(fd), () => unlinkSync(tempPath)]) {
+      try {
+        undo();
+      } catch {
+        // Best effort: the error that matters is err.
+      }
+    }
     throw err;
   }
 }

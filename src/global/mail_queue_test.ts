@@ -7,7 +7,7 @@
  * same against a live instance.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, readdirSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -111,9 +111,9 @@ test('mailQueueEnter creates a file named by its inode, in a hashed directory it
     mkdirSync(join(dir, 'deferred'));
     mkdirSync(join(dir, 'incoming'));
     for (const longQueueIds of [false, true]) {
-      const e = await mailQueueEnter(dir, 'deferred', 0o600, { ...HASH2, longQueueIds });
+      const e = mailQueueEnter(dir, 'deferred', 0o600, { ...HASH2, longQueueIds });
       try {
-        const st = await e.handle.stat({ bigint: true });
+        const st = fstatSync(e.fd, { bigint: true });
         const p = parseQueueId(e.queueId);
         assert.ok(p);
         assert.equal(p.longForm, longQueueIds);
@@ -123,13 +123,13 @@ test('mailQueueEnter creates a file named by its inode, in a hashed directory it
         assert.equal(e.path, queuePath(dir, 'deferred', e.queueId, HASH2));
         assert.equal(statSync(e.path).mode & 0o777, 0o600);
       } finally {
-        await e.handle.close();
+        closeSync(e.fd);
       }
     }
     const ids = new Set<string>();
     for (let i = 0; i < 20; i++) {
-      const e = await mailQueueEnter(dir, 'incoming', 0o600, { ...HASH2, longQueueIds: false });
-      await e.handle.close();
+      const e = mailQueueEnter(dir, 'incoming', 0o600, { ...HASH2, longQueueIds: false });
+      closeSync(e.fd);
       ids.add(e.queueId);
     }
     assert.equal(ids.size, 20);

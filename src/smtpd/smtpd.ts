@@ -6,7 +6,9 @@
  * concurrent sessions, master.cf's maxproc bounds them. preInit builds
  * the per-process SmtpdServer (parameters, restriction engine with the
  * trivial-rewrite resolver and DNS, flush client); each client socket
- * becomes one smtpdSession() (smtpd_proto.ts). With -S it runs one
+ * becomes one smtpdSession() (smtpd_proto.ts). The cleanup service runs
+ * in this process when master.cf runs it with the cleanup program
+ * (smtpd_cleanup_colocate.ts). With -S it runs one
  * stand-alone session on stdin/stdout instead, as Postfix's smtpd does
  * for "sendmail -bs": no restrictions, no XCLIENT/XFORWARD, mail goes
  * to the maildrop queue through postdrop(1).
@@ -31,6 +33,7 @@ import { initMailLogFromConfig } from '../global/maillog_init.js';
 import { resolveClient } from '../global/resolve_clnt.js';
 import { singleServerMain } from '../master/mail_server.js';
 import { SmtpdChecks } from './smtpd_check.js';
+import { colocatedCleanup } from './smtpd_cleanup_colocate.js';
 import { smtpdSession } from './smtpd_proto.js';
 import { SmtpdServer, type SmtpdServerDeps } from './smtpd_server.js';
 
@@ -73,7 +76,8 @@ export async function main(argv: string[]): Promise<number> {
   return singleServerMain(argv, {
     programName: 'smtpd',
     preInit(ctx) {
-      server = createSmtpdServer(ctx.config);
+      const cleanup = colocatedCleanup(ctx.config);
+      server = createSmtpdServer(ctx.config, cleanup ? { cleanupEndpoint: cleanup } : {});
     },
     async service(stream: Socket, ctx) {
       if (!server) server = createSmtpdServer(ctx.config);

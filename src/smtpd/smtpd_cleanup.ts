@@ -48,9 +48,9 @@ export async function mailOpenStream(s: SmtpdSession): Promise<boolean> {
   const flags = srv.cleanupFlags | (st.smtputf8 ? CLEANUP_FLAG.SMTPUTF8 : 0);
   const r = st.standAlone
     ? await postdropOpen(srv.config)
-    : await cleanupOpen({ queueDir: srv.queueDir, flags, ...(srv.cleanupEndpoint ? { endpoint: srv.cleanupEndpoint } : {}) });
+    : await cleanupOpen({ queueDir: srv.queueDir, service: srv.cleanupService, flags, ...(srv.cleanupEndpoint ? { endpoint: srv.cleanupEndpoint } : {}) });
   if (!r.ok) {
-    msgWarn(st.standAlone ? `unable to execute postdrop: ${r.reason}` : `unable to connect to the public cleanup service: ${r.reason}`);
+    msgWarn(st.standAlone ? `unable to execute postdrop: ${r.reason}` : `unable to connect to the public ${srv.cleanupService} service: ${r.reason}`);
     const d = cleanupStatDetail(CLEANUP_STAT.WRITE);
     await s.reply(`${d.smtp} ${d.dsn} Error: ${d.text}`);
     return false;

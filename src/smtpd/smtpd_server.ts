@@ -100,6 +100,8 @@ export class SmtpdServer {
   readonly contentFilter: string;
   readonly delayOpen: boolean;
   readonly queueDir: string;
+  /** cleanup_service_name: the public service smtpd hands mail to. */
+  readonly cleanupService: string;
   /** Flags sent to cleanup at open (before SMTPUTF8). */
   readonly cleanupFlags: number;
   readonly mynetworks: NamadrList;
@@ -150,6 +152,7 @@ export class SmtpdServer {
     this.contentFilter = config.get('content_filter');
     this.delayOpen = config.getBool('smtpd_delay_open_until_valid_rcpt');
     this.queueDir = config.get('queue_directory');
+    this.cleanupService = config.get('cleanup_service_name');
     const flags = inputTranspCleanup(CLEANUP_FLAG.MASK_EXTERNAL & ~CLEANUP_FLAG.MILTER, inputTranspMask(config));
     this.cleanupFlags = flags | CLEANUP_FLAG.SMTP_REPLY;
     this.mynetworks = namadrListFromConfig(config, 'mynetworks');

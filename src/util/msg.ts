@@ -22,7 +22,8 @@ export type Severity = 'info' | 'warning' | 'error' | 'fatal' | 'panic';
 
 /** A destination for diagnostics. `text` has no trailing newline. */
 export interface MsgSink {
-  write(severity: Severity, text: string): void;
+  /** `tag` replaces the process's tag for this record (a co-located service logging as itself). */
+  write(severity: Severity, text: string, tag?: string): void;
   /** Optional: push buffered output out before the process exits. */
   flushSync?(): void;
 }
@@ -52,8 +53,8 @@ let fatalHandler: ((severity: 'fatal' | 'panic', text: string) => never) | null 
 /** Writes "progname: warning: text" to stderr, like a Postfix command. */
 export function stderrMsgSink(): MsgSink {
   return {
-    write(severity, text) {
-      process.stderr.write(`${progName}: ${PREFIX[severity]}${text}\n`);
+    write(severity, text, tag) {
+      process.stderr.write(`${tag ?? progName}: ${PREFIX[severity]}${text}\n`);
     },
   };
 }
@@ -94,11 +95,11 @@ export function setFatalHandler(handler: ((severity: 'fatal' | 'panic', text: st
   fatalHandler = handler;
 }
 
-function emit(severity: Severity, text: string): void {
+function emit(severity: Severity, text: string, tag?: string): void {
   const targets = sinks.length > 0 ? sinks : [stderrSink ??= stderrMsgSink()];
   for (const sink of targets) {
     try {
-      sink.write(severity, text);
+      sink.write(severity, text, tag);
     } catch {
       // A broken sink must not take the program down with it.
     }
@@ -131,6 +132,27 @@ export function msgFatal(text: string): never {
 
 export function msgPanic(text: string): never {
   return endWith('panic', text, 2);
+}
+
+/** Non-fatal diagnostics under another tag ("postfix/cleanup"), for a service run inside another program's process. */
+export interface TaggedMsg {
+  info(text: string): void;
+  verbose(text: string): void;
+  warn(text: string): void;
+  error(text: string): void;
+}
+
+/** A TaggedMsg; tag() is read per record, and null means the process's own tag. */
+export function msgTagged(tag: () => string | null): TaggedMsg {
+  const out = (severity: Severity, text: string): void => emit(severity, text, tag() ?? undefined);
+  return {
+    info: (text) => out('info', text),
+    verbose: (text) => {
+      if (verboseLevel > 0) out('info', text);
+    },
+    warn: (text) => out('warning', text),
+    error: (text) => out('error', text),
+  };
 }
 
 function endWith(severity: 'fatal' | 'panic', text: string, status: number): never {

@@ -114,7 +114,7 @@ export interface LogfileSinkOptions {
 
 /** A msg.ts sink with a raw-bytes entry point for postlog(1) and a close(). */
 export interface LogfileSink extends MsgSink {
-  writeRaw(severity: Severity, text: string | Buffer): void;
+  writeRaw(severity: Severity, text: string | Buffer, tag?: string): void;
   close(): void;
   readonly writer: LogWriter;
 }
@@ -128,8 +128,8 @@ export function logfileMsgSink(opts: LogfileSinkOptions): LogfileSink {
   const writer = new LogWriter({ path: opts.path, mode: opts.mode, onWarning: warn });
   let broken = false;
 
-  function writeRaw(severity: Severity, text: string | Buffer): void {
-    const record = formatLogRecord({ date: now(), hostname, tag: opts.tag, pid: process.pid, severity, text, utf8 });
+  function writeRaw(severity: Severity, text: string | Buffer, tag?: string): void {
+    const record = formatLogRecord({ date: now(), hostname, tag: tag ?? opts.tag, pid: process.pid, severity, text, utf8 });
     try {
       writer.write(record);
       broken = false;
@@ -149,7 +149,7 @@ export function logfileMsgSink(opts: LogfileSinkOptions): LogfileSink {
 
   return {
     writer,
-    write: (severity, text) => writeRaw(severity, text),
+    write: (severity, text, tag) => writeRaw(severity, text, tag),
     writeRaw,
     flushSync: () => writer.flushSync(),
     close: () => writer.close(),

@@ -115,7 +115,7 @@ export interface SyslogSinkOptions {
 }
 
 export interface SyslogSink extends MsgSink {
-  writeRaw(severity: Severity, text: string | Buffer): void;
+  writeRaw(severity: Severity, text: string | Buffer, tag?: string): void;
   close(): void;
   /** Records waiting for a congested daemon. */
   readonly pendingCount: number;
@@ -252,8 +252,8 @@ export function syslogMsgSink(opts: SyslogSinkOptions): SyslogSink {
     drain();
   }
 
-  function writeRaw(severity: Severity, text: string | Buffer): void {
-    const dgram = formatSyslogDatagram({ date: now(), facility, severity, tag: opts.tag, pid: process.pid, text, utf8 });
+  function writeRaw(severity: Severity, text: string | Buffer, tag?: string): void {
+    const dgram = formatSyslogDatagram({ date: now(), facility, severity, tag: tag ?? opts.tag, pid: process.pid, text, utf8 });
     if (pending.length > 0) {
       hold(dgram);
       return;
@@ -283,7 +283,7 @@ export function syslogMsgSink(opts: SyslogSinkOptions): SyslogSink {
   }
 
   return {
-    write: (severity, text) => writeRaw(severity, text),
+    write: (severity, text, tag) => writeRaw(severity, text, tag),
     writeRaw,
     flushSync,
     close() {

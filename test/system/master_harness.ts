@@ -56,12 +56,13 @@ export class Client {
     sock.on('error', () => (this.closed = true));
   }
 
-  static open(port: number, timeoutMs = 5_000): Promise<Client> {
+  /** Connects to 127.0.0.1:port, or to a UNIX socket when given a path. */
+  static open(where: number | string, timeoutMs = 5_000): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const sock = connect({ host: '127.0.0.1', port });
+      const sock = typeof where === 'number' ? connect({ host: '127.0.0.1', port: where }) : connect({ path: where });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Error(`connect to port ${port}: timeout`));
+        reject(new Error(`connect to ${where}: timeout`));
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);

@@ -45,6 +45,7 @@ describe('master: spawn on demand, maxproc, restart, throttle', () => {
     // flaky.mjs needs the instance's out directory, known only now.
     writeFileSync(`${inst.dir}/flaky.mjs`, flakyService(inst.outDir, 2));
     [echoPort, limitPort, flakyPort, privPort] = await inst.startWithPorts(4, (p) => [
+      'echo unix n - n - - $DIR/echo.mjs',
       `127.0.0.1:${p[0]} inet n - n - - $DIR/echo.mjs -o echo_greeting=hello`,
       `127.0.0.1:${p[1]} inet n - n - 2 $DIR/echo.mjs`,
       `127.0.0.1:${p[2]} inet n - n - - $DIR/flaky.mjs`,
@@ -70,6 +71,33 @@ describe('master: spawn on demand, maxproc, restart, throttle', () => {
     assert.equal(await a.line(), 'ping');
     await a.quit();
     await b.quit();
+  });
+
+  it('lends the listener to the worker: with master stopped, clients still get served (inet and unix)', async (t) => {
+    const echoPath = `${inst.queueDir}/public/echo`;
+    for (const where of [echoPort, echoPath]) {
+      // The first client starts the worker (master hands it over); then the worker holds the listener.
+      const a = await Client.open(where);
+      const pid = parseGreeting(await a.line()).pid;
+      await a.quit();
+      const masterPid = inst.master!.pid!;
+      process.kill(masterPid, 'SIGSTOP');
+      t.after(() => {
+        try {
+          process.kill(masterPid, 'SIGCONT');
+        } catch {
+          // Gone already.
+        }
+      });
+      try {
+        const b = await Client.open(where);
+        const again = parseGreeting(await b.line(3_000));
+        assert.equal(again.pid, pid, `${where}: the same worker accepted without master`);
+        await b.quit();
+      } finally {
+        process.kill(masterPid, 'SIGCONT');
+      }
+    }
   });
 
   it('holds the (maxproc+1)th client until one leaves, and warns', async () => {
