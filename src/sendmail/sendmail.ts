@@ -21,9 +21,11 @@
  * - -bi, -I and the name newaliases: run postalias(1) over
  *   alias_database (sendmail_newaliases.ts).
  *
- * What it does NOT do yet: -bv (address verification reports need the
- * delivery agents): it says so and exits with EX_UNAVAILABLE. It does
- * not close inherited file descriptors (Node does not leak them) and passes MAIL_CONFIG to its
+ * - -bv: enqueues Postfix's probe message for the recipients with the
+ *   "verify" trace flag: the delivery agents only report what they would
+ *   do, and the sender gets a "Mail Delivery Status Report" (trace(8)).
+ *
+ * What it does not do: close inherited file descriptors (Node does not leak them) and passes MAIL_CONFIG to its
  * children rather than applying export_environment.
  *
  * DIAGNOSTICS
@@ -172,7 +174,6 @@ export async function main(argv: string[], progName = basename(process.argv[1] ?
         if (args.recipients.length > 0) fatalStatus(EX.USAGE, 'flush queue_id requires no recipient');
         return runPostqueue(postqueueArgs({ kind: 'id', id: args.idToFlush }, args.verbose), config);
       }
-      if (args.traceFlags & 0x200) return notYet('sendmail -bv (address verification report)');
       return enqueue(args, config);
     case SM_MODE.MAILQ:
       noRecipients('display queue mode');

@@ -79,15 +79,6 @@ test('sendmail -q: says when the mail system is down', async (t) => {
   assert.match(r.stderr, /postqueue: fatal: Cannot flush mail queue - mail system is down\n$/);
 });
 
-test('sendmail: modes that need later programs say so', async (t) => {
-  const { conf } = setup(t);
-  for (const args of [['-bv', 'a@b']]) {
-    const r = await sendmail(conf, args);
-    assert.equal(r.status, 75, args.join(' '));
-    assert.match(r.stderr, /is not available yet in Postern\n$/, args.join(' '));
-  }
-});
-
 test('sendmail while the mail system is down: the message waits in maildrop, pickup takes it later', async (t) => {
   const { conf, queue } = setup(t);
   const r = await sendmail(conf, ['-f', 'me@test.example', 'you@x.example'], 'Subject: later\n\nbody\n');
