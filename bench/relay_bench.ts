@@ -33,7 +33,7 @@ import { makeOracleConfig, ORACLE_MAIL_SERVICES, ORACLE_MAIN_BASE } from '../tes
 import { MAIL_OUT_SERVICES, PosternInstance } from '../test/lib/instance.js';
 import { runSmtpSource } from '../test/lib/peers.js';
 import { freePort, waitFor, waitForPort } from '../test/lib/proc.js';
-import { benchArgs, fmt, median, printTable, PssSampler, treeCpuSeconds } from './bench_lib.js';
+import { benchArgs, CpuByProgramSampler, fmt, median, printTable, PssSampler, treeCpuSeconds } from './bench_lib.js';
 
 export const RUN_TIMEOUT_MS = 20 * 60 * 1000;
 /** Bound on one single-message latency sample. */
@@ -155,11 +155,14 @@ interface RunResult {
   cpuPer1000: number;
   peakPssMb: number;
   latencyMs: number;
+  /** Per-program CPU lines (CpuByProgramSampler). */
+  breakdown: string[];
 }
 
 async function throughput(sys: System, o: { messages: number; sessions: number; size: number }): Promise<Omit<RunResult, 'latencyMs'>> {
   const pid = sys.masterPid();
   const cpu0 = treeCpuSeconds(pid);
+  const byProgram = new CpuByProgramSampler(pid);
   const pss = new PssSampler(pid);
   const target = sys.sink.count() + o.messages;
   const t0 = process.hrtime.bigint();
@@ -170,7 +173,7 @@ async function throughput(sys: System, o: { messages: number; sessions: number; 
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const peak = pss.stop();
   const cpu = treeCpuSeconds(pid) - cpu0;
-  return { msgPerSec: o.messages / wall, cpuPer1000: (cpu * 1000) / o.messages, peakPssMb: peak / 1024 };
+  return { msgPerSec: o.messages / wall, cpuPer1000: (cpu * 1000) / o.messages, peakPssMb: peak / 1024, breakdown: byProgram.stop(o.messages) };
 }
 
 async function latency(sys: System, samples: number): Promise<number> {
@@ -199,9 +202,10 @@ export async function main(argv: string[]): Promise<number> {
         const r = { ...(await throughput(sys, o)), latencyMs: await latency(sys, o.samples) };
         results.get(sys.name)?.push(r);
         console.log(`run ${run} ${sys.name}: ${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuPer1000)} CPU s/1000, peak PSS ${fmt(r.peakPssMb, 1)} MB, latency ${fmt(r.latencyMs, 1)} ms`);
+        for (const line of r.breakdown) console.log(line);
       }
     }
-    const med = (name: string, k: keyof RunResult): number => median((results.get(name) ?? []).map((r) => r[k]));
+    const med = (name: string, k: Exclude<keyof RunResult, 'breakdown'>): number => median((results.get(name) ?? []).map((r) => r[k]));
     const rows = [['figure (median)', 'postfix', 'postern', 'postern/postfix']];
     for (const [label, k] of [
       ['relay msg/s', 'msgPerSec'],

@@ -16,7 +16,7 @@
  * DIAGNOSTICS
  * Throws what PosternInstance.create()/start() throw.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIL_OUT_SERVICES, PosternInstance } from '../lib/instance.js';
 import type { SinkMessage } from '../lib/peers.js';
@@ -61,6 +61,32 @@ function filesUnder(dir: string): string[] {
 }
 
 /** Message files left in queueDir's message queues, by queue. */
+/**
+ * An instance (not started) whose local(8) delivers to mbox files under
+ * ROOT/spool and reads its aliases from ROOT/aliases (hash:, built by the
+ * caller with sendmail -bi); local.test is a local domain.
+ */
+export async function createLocalAliasInstance(prefix: string, sinkAddress: string, aliases: string): Promise<PosternInstance> {
+  const inst = await PosternInstance.create({
+    prefix,
+    files: { aliases },
+    masterLines: [...MAIL_OUT_SERVICES],
+    main: mailOutMain(sinkAddress, {
+      mydestination: '$myhostname, local.test',
+      alias_maps: 'hash:${root}/aliases',
+      alias_database: 'hash:${root}/aliases',
+      mail_spool_directory: '${root}/spool',
+      mailbox_delivery_lock: 'dotlock',
+      local_recipient_maps: '',
+    }),
+    ports: ['smtp'],
+  });
+  chmodSync(inst.root, 0o755);
+  mkdirSync(join(inst.root, 'spool'));
+  chmodSync(join(inst.root, 'spool'), 0o1777);
+  return inst;
+}
+
 export function queueFiles(queueDir: string): Record<(typeof MESSAGE_QUEUES)[number], string[]> {
   const out = {} as Record<(typeof MESSAGE_QUEUES)[number], string[]>;
   for (const q of MESSAGE_QUEUES) out[q] = filesUnder(join(queueDir, q));

@@ -13,14 +13,14 @@
  * (bounce_test and the DSN oracle tests cover the report formats).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MAIL_OUT_SERVICES, PosternInstance } from '../lib/instance.js';
+import type { PosternInstance } from '../lib/instance.js';
 import { commandPath, runProgram } from '../lib/paths.js';
 import { startSmtpSink, type SmtpSink } from '../lib/peers.js';
 import { waitFor } from '../lib/proc.js';
-import { mailOutMain } from './mail_out_lib.js';
+import { createLocalAliasInstance } from './mail_out_lib.js';
 
 let sink: SmtpSink;
 let inst: PosternInstance;
@@ -33,23 +33,7 @@ function sendmail(args: string[]): ReturnType<typeof runProgram> {
 
 before(async () => {
   sink = await startSmtpSink();
-  inst = await PosternInstance.create({
-    prefix: 'postern-sendmail-bv-',
-    files: { aliases: 'team: nobody\n' },
-    masterLines: [...MAIL_OUT_SERVICES],
-    main: mailOutMain(sink.address, {
-      mydestination: '$myhostname, local.test',
-      alias_maps: 'hash:${root}/aliases',
-      alias_database: 'hash:${root}/aliases',
-      mail_spool_directory: '${root}/spool',
-      mailbox_delivery_lock: 'dotlock',
-      local_recipient_maps: '',
-    }),
-    ports: ['smtp'],
-  });
-  chmodSync(inst.root, 0o755);
-  mkdirSync(join(inst.root, 'spool'));
-  chmodSync(join(inst.root, 'spool'), 0o1777);
+  inst = await createLocalAliasInstance('postern-sendmail-bv-', sink.address, 'team: nobody\n');
   const r = await sendmail(['-bi']);
   assert.equal(r.status, 0, r.stderr);
   await inst.start();

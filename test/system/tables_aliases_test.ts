@@ -14,14 +14,14 @@
  * and lmdb oracle tests do).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MAIL_OUT_SERVICES, PosternInstance } from '../lib/instance.js';
+import type { PosternInstance } from '../lib/instance.js';
 import { commandPath, runProgram } from '../lib/paths.js';
 import { startSmtpSink, type SmtpSink } from '../lib/peers.js';
 import { waitFor } from '../lib/proc.js';
-import { mailOutMain, queuedCount } from './mail_out_lib.js';
+import { createLocalAliasInstance, queuedCount } from './mail_out_lib.js';
 
 let sink: SmtpSink;
 let inst: PosternInstance;
@@ -48,23 +48,7 @@ async function send(subject: string, rcpt: string): Promise<void> {
 
 before(async () => {
   sink = await startSmtpSink();
-  inst = await PosternInstance.create({
-    prefix: 'postern-tables-aliases-',
-    files: { aliases: '# test aliases\nteam: nobody\n' },
-    masterLines: [...MAIL_OUT_SERVICES],
-    main: mailOutMain(sink.address, {
-      mydestination: '$myhostname, local.test',
-      alias_maps: 'hash:${root}/aliases',
-      alias_database: 'hash:${root}/aliases',
-      mail_spool_directory: '${root}/spool',
-      mailbox_delivery_lock: 'dotlock',
-      local_recipient_maps: '',
-    }),
-    ports: ['smtp'],
-  });
-  chmodSync(inst.root, 0o755);
-  mkdirSync(join(inst.root, 'spool'));
-  chmodSync(join(inst.root, 'spool'), 0o1777);
+  inst = await createLocalAliasInstance('postern-tables-aliases-', sink.address, '# test aliases\nteam: nobody\n');
   await newaliases();
   await inst.start();
 });
