@@ -17,18 +17,18 @@ test('the source tree has no layering violations', () => {
 test('util importing global, global importing master and one daemon importing another are reported; a daemon importing the skeleton is not', () => {
   const root = mkdtempSync(join(tmpdir(), 'layering-'));
   try {
-    for (const d of ['util', 'global', 'smtpd', 'cleanup', 'master']) mkdirSync(join(root, 'src', d), { recursive: true });
+    for (const d of ['util', 'global', 'pickup', 'cleanup', 'master']) mkdirSync(join(root, 'src', d), { recursive: true });
     writeFileSync(join(root, 'src/global/rec.ts'), 'export const x = 1;\n');
     writeFileSync(join(root, 'src/util/bad.ts'), "import { x } from '../global/rec.js';\nexport const y = x;\n");
     writeFileSync(join(root, 'src/cleanup/cleanup.ts'), "import { s } from '../master/mail_server.js';\nexport const c = s;\n");
     writeFileSync(join(root, 'src/master/mail_server.ts'), 'export const s = 1;\n');
     writeFileSync(join(root, 'src/master/master_spawn.ts'), 'export const m = 1;\n');
     writeFileSync(join(root, 'src/global/bad.ts'), "import { m } from '../master/master_spawn.js';\nexport const g = m;\n");
-    writeFileSync(join(root, 'src/smtpd/smtpd.ts'), "import { c } from '../cleanup/cleanup.js';\nimport { x } from '../global/rec.js';\nexport const z = c + x;\n");
+    writeFileSync(join(root, 'src/pickup/pickup.ts'), "import { c } from '../cleanup/cleanup.js';\nimport { x } from '../global/rec.js';\nexport const z = c + x;\n");
     const found = checkLayering(root).map((v) => `${v.file} -> ${v.target}`).sort();
     assert.deepEqual(found, [
       'src/global/bad.ts -> ../master/master_spawn.js',
-      'src/smtpd/smtpd.ts -> ../cleanup/cleanup.js',
+      'src/pickup/pickup.ts -> ../cleanup/cleanup.js',
       'src/util/bad.ts -> ../global/rec.js',
     ]);
   } finally {
