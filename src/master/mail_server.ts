@@ -179,7 +179,6 @@ export class MailServer {
   #triggerChain: Promise<void> = Promise.resolve();
   /** Listening sockets master lent us (slot -> server), and the clients accepted on them beyond maxproc. */
   #lent = new Map<number, Server>();
-  #lentMaxproc = 0;
   #lentWaiting: Socket[] = [];
   #resolveDone!: () => void;
   /** Settles when the server has stopped and every client is gone. */
@@ -258,16 +257,16 @@ export class MailServer {
    * rest wait, paused, as they would in master's queue). Given back when
    * this process stops taking clients.
    */
-  lend(slot: number, server: Server, maxproc: number): void {
-    this.#lentMaxproc = maxproc;
+  lend(slot: number, server: Server): void {
     this.#lent.set(slot, server);
     server.on('connection', (socket: Socket) => this.#lentClient(socket));
     server.on('error', (err) => msgWarn(`${this.ctx.programName}: lent listener: ${err.message}`));
-    if (this.kind === 'trigger' || this.#retired || this.#stopping) this.#returnListeners();
+    if (this.#retired || this.#stopping) this.#returnListeners();
   }
 
   #lentClient(socket: Socket): void {
-    if (this.#lentMaxproc <= 0 || this.#active.size < this.#lentMaxproc) {
+    const maxproc = this.ctx.processLimit;
+    if (maxproc <= 0 || this.#active.size < maxproc) {
       this.client(socket, 0);
       return;
     }
@@ -531,7 +530,7 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
   process.on('message', (m: unknown, handle: unknown) => {
     if (!isMasterMessage(m)) return;
     if (m.t === MASTER_MSG.CONN && handle) server.client(handle as Socket, Number(m.id));
-    else if (m.t === MASTER_MSG.LISTEN && handle) server.lend(Number(m.slot), handle as Server, Number(m.maxproc));
+    else if (m.t === MASTER_MSG.LISTEN && handle) server.lend(Number(m.slot), handle as Server);
     else if (m.t === MASTER_MSG.TRIGGER) void server.trigger(Buffer.from(String(m.data), 'base64'));
     else if (m.t === MASTER_MSG.STOP) server.stop();
   });

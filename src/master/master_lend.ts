@@ -31,7 +31,7 @@
  * A failed rebind is a warning naming the endpoint; the service then has
  * no listener until the next reload.
  */
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
 
@@ -45,8 +45,10 @@ export class LendableSocket {
   constructor(
     readonly label: string,
     server: Server,
-    private readonly onClient: (socket: Socket) => void,
+    /** Binds the endpoint anew (after the holder died). */
     private readonly bind: () => Promise<Server>,
+    /** Makes a server given back over IPC accept for master, as its own did. */
+    private readonly acceptHere: (server: Server) => Server,
   ) {
     this.#server = server;
   }
@@ -82,7 +84,8 @@ export class LendableSocket {
       server.close();
       return;
     }
-    this.#server = this.#watch(server);
+    server.on('error', (err) => msgWarn(`${this.label}: ${strerror(err)}`));
+    this.#server = this.acceptHere(server);
   }
 
   /** The holder died with the only copy: bind the endpoint again. */
@@ -102,14 +105,5 @@ export class LendableSocket {
     this.#closed = true;
     this.#server?.close();
     this.#server = null;
-  }
-
-  /** A server that came back over IPC accepts like master's own: paused clients to onClient. */
-  #watch(server: Server): Server {
-    // net.Server reads this per accepted client (Node has no setter for it).
-    (server as Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
-    server.on('connection', (socket: Socket) => this.onClient(socket));
-    server.on('error', (err) => msgWarn(`${this.label}: ${strerror(err)}`));
-    return server;
   }
 }

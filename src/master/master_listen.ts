@@ -81,8 +81,20 @@ function listenServer(server: Server, opts: { host?: string; port?: number; path
   });
 }
 
+/**
+ * Makes `server` accept for master: clients arrive paused and go to
+ * handlers.client. For master's own servers and for those a worker gives
+ * back over IPC (made by Node without pauseOnConnect, which net.Server
+ * reads per accepted client).
+ */
+function acceptForMaster(server: Server, handlers: ListenHandlers): Server {
+  (server as Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
+  server.on('connection', (socket: Socket) => handlers.client(socket));
+  return server;
+}
+
 function makeStreamServer(handlers: ListenHandlers): Server {
-  return createServer({ pauseOnConnect: true }, (socket) => handlers.client(socket));
+  return acceptForMaster(createServer(), handlers);
 }
 
 /** Removes a stale socket or fifo left by an earlier run; never a regular file. */
@@ -111,7 +123,7 @@ async function openInet(spec: ServiceSpec, handlers: ListenHandlers): Promise<Li
       return server;
     };
     try {
-      sockets.push(new LendableSocket(`${a.host}:${a.port}`, await bind(), handlers.client, bind));
+      sockets.push(new LendableSocket(`${a.host}:${a.port}`, await bind(), bind, (s) => acceptForMaster(s, handlers)));
     } catch (err) {
       for (const l of sockets) l.close();
       throw err;
@@ -155,7 +167,7 @@ async function openUnix(spec: ServiceSpec, handlers: ListenHandlers, owner: Owne
     throw new Error(`bind ${path}: ${strerror(err)}`);
   }
   const bind = (): Promise<Server> => bindUnix(path, handlers, owner);
-  const socket = new LendableSocket(path, await bind(), handlers.client, bind);
+  const socket = new LendableSocket(path, await bind(), bind, (s) => acceptForMaster(s, handlers));
   return {
     label: spec.endpoint.label,
     lendable: [socket],

@@ -8,10 +8,10 @@
  * two ends cannot drift apart.
  *
  *   master -> worker   { t: 'conn', id }  + a paused net.Socket handle
- *                      { t: 'listen', slot, maxproc }  + a listening
- *                                         net.Server: accept on it
- *                                         yourself, at most maxproc
- *                                         clients at once (master_lend.ts)
+ *                      { t: 'listen', slot }  + a listening net.Server:
+ *                                         accept on it yourself, at most
+ *                                         maxproc clients at once
+ *                                         (ENV_PROCESS_LIMIT; master_lend.ts)
  *                      { t: 'trigger', data }   (fifo input, wakeup)
  *                      { t: 'stop' }    finish current clients, then exit
  *   worker -> master   { t: 'ready', lend }   initialised; may receive
@@ -46,7 +46,7 @@ export const MASTER_MSG = {
 
 export type MasterToWorker =
   | { t: typeof MASTER_MSG.CONN; id: number }
-  | { t: typeof MASTER_MSG.LISTEN; slot: number; maxproc: number }
+  | { t: typeof MASTER_MSG.LISTEN; slot: number }
   | { t: typeof MASTER_MSG.TRIGGER; data: string /* base64 */ }
   | { t: typeof MASTER_MSG.STOP };
 
@@ -83,7 +83,6 @@ export interface LooseMessage {
   data?: unknown;
   why?: unknown;
   slot?: unknown;
-  maxproc?: unknown;
   lend?: unknown;
 }
 

@@ -160,7 +160,7 @@ export class ServiceRuntime implements WorkerOwner {
     this.listener.lendable.forEach((l, slot) => {
       const server = l.lendTo(worker);
       if (!server) return;
-      worker.sendListener(slot, server, this.spec.maxproc, (ok) => (ok ? l.lent() : l.notLent()));
+      worker.sendListener(slot, server, (ok) => (ok ? l.lent() : l.notLent()));
     });
   }
 

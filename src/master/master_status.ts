@@ -69,37 +69,32 @@ export class MasterWorker {
     const id = nextClientId++;
     this.clients.add(id);
     this.useCount++;
-    const msg: MasterToWorker = { t: MASTER_MSG.CONN, id };
-    try {
-      this.child.send(msg, socket, { keepOpen: false }, (err) => {
-        if (err) {
-          this.clients.delete(id);
-          // A channel that fails once is going away: no more clients for it.
-          if (this.state === 'ready') this.state = 'stopping';
-          msgVerbose(`pid ${this.pid}: send client: ${err.message}`);
-        }
-        sent(!err);
-      });
-    } catch (err) {
-      this.clients.delete(id);
-      if (this.state === 'ready') this.state = 'stopping';
-      msgVerbose(`pid ${this.pid}: send client: ${(err as Error).message}`);
-      sent(false);
-    }
+    this.#sendHandle({ t: MASTER_MSG.CONN, id }, socket, 'client', (ok) => {
+      if (!ok) {
+        this.clients.delete(id);
+        // A channel that fails once is going away: no more clients for it.
+        if (this.state === 'ready') this.state = 'stopping';
+      }
+      sent(ok);
+    });
   }
 
   /** Lends a listening socket; calls back false when it could not be sent. Counts as a use. */
-  sendListener(slot: number, server: Server, maxproc: number, sent: (ok: boolean) => void): void {
-    const msg: MasterToWorker = { t: MASTER_MSG.LISTEN, slot, maxproc };
+  sendListener(slot: number, server: Server, sent: (ok: boolean) => void): void {
     this.useCount++;
-    try {
-      this.child.send(msg, server, (err) => {
-        if (err) msgVerbose(`pid ${this.pid}: send listener: ${err.message}`);
-        sent(!err);
-      });
-    } catch (err) {
-      msgVerbose(`pid ${this.pid}: send listener: ${(err as Error).message}`);
+    this.#sendHandle({ t: MASTER_MSG.LISTEN, slot }, server, 'listener', sent);
+  }
+
+  /** Sends a message with a handle (a paused client is closed on our side once sent). */
+  #sendHandle(msg: MasterToWorker, handle: Socket | Server, what: string, sent: (ok: boolean) => void): void {
+    const fail = (err: Error): void => {
+      msgVerbose(`pid ${this.pid}: send ${what}: ${err.message}`);
       sent(false);
+    };
+    try {
+      this.child.send(msg, handle, { keepOpen: false }, (err) => (err ? fail(err) : sent(true)));
+    } catch (err) {
+      fail(err as Error);
     }
   }
 

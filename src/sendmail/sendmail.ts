@@ -20,13 +20,13 @@
  * - -q<interval> and -bh/-bH: ignored, as in Postfix. -bd: postfix start.
  * - -bi, -I and the name newaliases: run postalias(1) over
  *   alias_database (sendmail_newaliases.ts).
- *
  * - -bv: enqueues Postfix's probe message for the recipients with the
  *   "verify" trace flag: the delivery agents only report what they would
  *   do, and the sender gets a "Mail Delivery Status Report" (trace(8)).
  *
- * What it does not do: close inherited file descriptors (Node does not leak them) and passes MAIL_CONFIG to its
- * children rather than applying export_environment.
+ * What it does not do: close inherited file descriptors (Node does not
+ * leak them); it passes MAIL_CONFIG to its children rather than
+ * applying export_environment.
  *
  * DIAGNOSTICS
  * "sendmail: fatal: ..." on stderr and in the mail log, exit status 75

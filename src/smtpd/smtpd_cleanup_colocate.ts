@@ -34,7 +34,7 @@ import { cleanupLogTag } from '../cleanup/cleanup_log.js';
 export const CLEANUP_COMMAND = 'cleanup';
 
 /** The master.cf entry of a unix service running cleanup, or null. */
-export function cleanupEntry(configDir: string, serviceName: string): MasterEntry | null {
+function cleanupEntry(configDir: string, serviceName: string): MasterEntry | null {
   let entries: MasterEntry[];
   try {
     entries = readMasterCf(configDir, { warn: () => undefined });
