@@ -110,7 +110,8 @@ async function startPostfix(): Promise<System> {
     prefix: 'bench-postfix-',
     ownedDirs: ['data'],
     main: { ...ORACLE_MAIN_BASE, ...commonMain(sink.port) },
-    master: [`127.0.0.1:${port} inet n - n - - smtpd`, ...ORACLE_MAIL_SERVICES],
+    // scache as in Postfix's default master.cf: without it smtp(8) cannot reuse connections.
+    master: [`127.0.0.1:${port} inet n - n - - smtpd`, ...ORACLE_MAIL_SERVICES, 'scache unix - - n - 1 scache'],
   });
   await oracle.start();
   const pidFile = join(oracle.queueDir, 'pid', 'master.pid');

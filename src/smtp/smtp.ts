@@ -3,7 +3,8 @@
  *
  * What it does: main() runs the agent under master as a single server
  * (D's deliveryAgentMain): one delivery request per connection from
- * qmgr. smtpDeliver() handles one request: it reads the message content
+ * qmgr; the process keeps one session cache for all of them
+ * (smtp_session_cache.ts). smtpDeliver() handles one request: it reads the message content
  * from the queue file, works through the next-hop's servers
  * (smtp_connect.ts), speaks SMTP or LMTP (smtp_proto.ts), reports every
  * recipient through sent/bounce_append/defer_append and crosses off the
@@ -12,7 +13,7 @@
  * createSmtpDeliver(mode) gives the deliver function for lmtp(8)
  * (src/lmtp/lmtp.ts) and for in-process tests.
  *
- * What it does not do: TLS, SASL, connection caching, XFORWARD,
+ * What it does not do: TLS, SASL, the scache(8) service, XFORWARD,
  * smtp_generic_maps and smtp_*_checks (later issues).
  *
  * DIAGNOSTICS
@@ -31,16 +32,21 @@ import { msgWarn } from '../util/msg.js';
 import { readContent } from './smtp_content.js';
 import { smtpConnect } from './smtp_connect.js';
 import { readSmtpParams, SMTP_MODE, type SmtpMode } from './smtp_params.js';
+import type { SmtpSession } from './smtp_proto.js';
+import { SessionCache } from './smtp_session_cache.js';
 import { newSmtpState } from './smtp_state.js';
 import { reportDefer } from './smtp_status.js';
 
 export interface SmtpDeliverOptions {
   /** DNS for MX/A/AAAA lookups (tests pass one over their dnsmasq); default dnsLookup(). */
   dns?: DnsLookup;
+  /** Idle connections shared by the requests this function serves (default: its own). */
+  cache?: SessionCache<SmtpSession>;
 }
 
 export function createSmtpDeliver(mode: SmtpMode, opts: SmtpDeliverOptions = {}): (req: DeliverRequest, ctx: DeliveryContext) => Promise<DeliverReply> {
   let dns: DnsLookup | null = opts.dns ?? null;
+  const cache = opts.cache ?? new SessionCache<SmtpSession>();
   return async (req, ctx) => {
     dns ??= dnsLookup();
     const params = readSmtpParams(ctx.config, mode);
@@ -54,7 +60,7 @@ export function createSmtpDeliver(mode: SmtpMode, opts: SmtpDeliverOptions = {})
       for (const r of req.recipients) await reportDefer(report, r, 'none', why);
       return { status: DEL_STAT.DEFER, hop: null };
     }
-    const state = newSmtpState(req, params, report, dns);
+    const state = newSmtpState(req, params, report, dns, cache);
     const limits = { nestingLimit: ctx.config.getInt('mime_nesting_limit'), headerLimit: ctx.config.getInt('header_size_limit') };
     await smtpConnect(state, ctx.queueDir, content.records, limits);
     return { status: state.status === 0 ? DEL_STAT.OK : DEL_STAT.DEFER, hop: state.hop };

@@ -95,6 +95,7 @@ export class SmtpChat {
   #closed = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
+  #idle: (() => void) | null = null;
   #out: Buffer[] = [];
   /** The conversation, for verbose logging and postmaster notices. */
   readonly history: string[] = [];
@@ -134,6 +135,7 @@ export class SmtpChat {
   }
 
   #poke(): void {
+    this.#idle?.();
     const w = this.#wake;
     this.#wake = null;
     w?.();
@@ -227,9 +229,28 @@ export class SmtpChat {
     return parseReply(lines);
   }
 
+  /**
+   * While the connection waits in the session cache: onEvent runs when the
+   * server sends anything or hangs up, and the socket does not keep the
+   * process alive; the history of the finished session is dropped (Postfix
+   * smtp_chat_reset). null ends that state.
+   */
+  whileIdle(onEvent: (() => void) | null): void {
+    this.#idle = onEvent;
+    if (onEvent) {
+      this.history.length = 0;
+      this.#sock.unref();
+    } else this.#sock.ref();
+  }
+
   /** True when the server closed its side or the socket failed. */
   get broken(): boolean {
     return this.#closed || this.#error !== null || this.#sock.destroyed;
+  }
+
+  /** True when the server sent something not read yet (unusable for a new transaction). */
+  get hasUnreadInput(): boolean {
+    return this.#buf.length > 0;
   }
 
   /** Ends the connection: queued bytes (QUIT) still go out; a peer that does not close is cut off after CLOSE_GRACE_MS. */

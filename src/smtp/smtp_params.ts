@@ -1,8 +1,8 @@
 /*
  * smtp_params - the main.cf parameters of smtp(8) and lmtp(8) (Postfix smtp.c, VAR_LMTP_SMTP)
  *
- * What it does: readSmtpParams() reads, once per delivery request, every
- * parameter the client uses, under its smtp_* name or, in LMTP mode, the
+ * What it does: readSmtpParams() reads, once per configuration and mode,
+ * every parameter the client uses, under its smtp_* name or, in LMTP mode, the
  * lmtp_* twin (Postfix's VAR_LMTP_SMTP naming: smtp_helo_name becomes
  * lmtp_lhlo_name, smtp_fallback_relay becomes lmtp_fallback_relay, ...).
  * Times come back in milliseconds.
@@ -14,6 +14,7 @@
  * A malformed number or time is fatal through MailConfig, naming the
  * parameter, as in Postfix.
  */
+import { type DomainList, stringListFromConfig } from '../global/domain_list.js';
 import type { MailConfig } from '../global/mail_conf.js';
 
 /** The two protocols one client speaks. */
@@ -59,6 +60,18 @@ export interface SmtpParams {
   relayhost: string;
   quoteRfc821Envelope: boolean;
   myhostname: string;
+  /** smtp_connection_cache_on_demand: cache when qmgr asks (DEL_REQ_FLAG_CONN_LOAD/STORE). */
+  cacheOnDemand: boolean;
+  /** smtp_connection_cache_destinations: always cache for these next-hop domains. */
+  cacheDestinations: DomainList;
+  /** smtp_connection_cache_time_limit: how long an idle connection waits in the cache. */
+  cacheTimeLimitMs: number;
+  /** smtp_connection_reuse_time_limit: how long after connect a connection may still be reused. */
+  reuseTimeLimitMs: number;
+  /** smtp_connection_reuse_count_limit: most transactions per connection (0: no limit). */
+  reuseCountLimit: number;
+  /** smtp_sender_dependent_authentication: caching is off, as in Postfix. */
+  senderDependentAuth: boolean;
 }
 
 /** The parameter name in the given mode (Postfix VAR_LMTP_SMTP). */
@@ -71,7 +84,18 @@ export function modeParam(mode: SmtpMode, smtpName: string): string {
 
 const ms = (s: number): number => s * 1000;
 
+/** Settings read once per configuration (a MailConfig never changes; a reload makes a new one). */
+const paramsCache = new WeakMap<MailConfig, Map<SmtpMode, SmtpParams>>();
+
 export function readSmtpParams(config: MailConfig, mode: SmtpMode): SmtpParams {
+  let byMode = paramsCache.get(config);
+  if (!byMode) paramsCache.set(config, (byMode = new Map()));
+  let params = byMode.get(mode);
+  if (!params) byMode.set(mode, (params = readParams(config, mode)));
+  return params;
+}
+
+function readParams(config: MailConfig, mode: SmtpMode): SmtpParams {
   const p = (n: string): string => modeParam(mode, n);
   const hostLookup = config.getList(p('smtp_host_lookup')).map((w) => w.toLowerCase());
   return {
@@ -110,5 +134,11 @@ export function readSmtpParams(config: MailConfig, mode: SmtpMode): SmtpParams {
     relayhost: config.get('relayhost').trim(),
     quoteRfc821Envelope: config.getBool(p('smtp_quote_rfc821_envelope')),
     myhostname: config.get('myhostname'),
+    cacheOnDemand: config.getBool(p('smtp_connection_cache_on_demand')),
+    cacheDestinations: stringListFromConfig(config, p('smtp_connection_cache_destinations')),
+    cacheTimeLimitMs: ms(config.getTime(p('smtp_connection_cache_time_limit'))),
+    reuseTimeLimitMs: ms(config.getTime(p('smtp_connection_reuse_time_limit'))),
+    reuseCountLimit: config.getInt(p('smtp_connection_reuse_count_limit')),
+    senderDependentAuth: config.getBool(p('smtp_sender_dependent_authentication')),
   };
 }

@@ -21,8 +21,12 @@
  * server X[addr]", "SMTPUTF8 is required, but was not offered by host
  * X[addr]".
  *
- * What it does not do: connect or choose servers (smtp_connect.ts),
- * STARTTLS, AUTH, XFORWARD, connection caching, or the 452 "too many
+ * smtpXfer() tells how it left the session (between transactions, maybe
+ * inside one, or dead) so that a cached session can be ended with
+ * smtpRset() ("final RSET") before its next use.
+ *
+ * What it does not do: connect, choose servers or cache sessions
+ * (smtp_connect.ts), STARTTLS, AUTH, XFORWARD, or the 452 "too many
  * recipients" retry in a second transaction.
  *
  * DIAGNOSTICS
@@ -36,6 +40,7 @@ import { quote821Local } from '../global/quote_821_local.js';
 import type { Recipient } from '../global/recipient_list.js';
 import { type SmtpChat, SmtpStreamError, type SmtpResp } from './smtp_chat.js';
 import { type ContentRecord, sendContent } from './smtp_content.js';
+import type { CachedSession } from './smtp_session_cache.js';
 import { SMTP_MODE } from './smtp_params.js';
 import { type SessionInfo, type SmtpState, RCPT_MARK, unmarked, whySimple } from './smtp_state.js';
 import { mesgFail, oneLine, rcptFail, sessFail, siteFail, streamExcept } from './smtp_trouble.js';
@@ -55,11 +60,21 @@ export interface SmtpFeatures {
 /** SMTPUTF8 bits of a request (Postfix smtputf8.h). */
 export const SMTPUTF8_FLAG = { REQUESTED: 1 << 0, HEADER: 1 << 1, SENDER: 1 << 2, RECIPIENT: 1 << 3 } as const;
 
-export interface SmtpSession {
+/** A session after its handshake; between transactions it may wait in the session cache. */
+export interface SmtpSession extends CachedSession {
   info: SessionInfo;
   chat: SmtpChat;
   features: SmtpFeatures;
+  /** The session may be cached after this transaction (Postfix expire_time > 0). */
+  cache: boolean;
 }
+
+/**
+ * How a transaction left the session: 'idle' between transactions, 'open'
+ * when a transaction may still be open (RSET before reuse), 'dead' after a
+ * timeout or a lost connection.
+ */
+export type XferEnd = 'idle' | 'open' | 'dead';
 
 export function parseEhloReply(resp: SmtpResp): SmtpFeatures {
   const f: SmtpFeatures = { esmtp: true, pipelining: false, size: -1, eightBitMime: false, smtputf8: false, dsn: false };
@@ -188,7 +203,7 @@ async function rcptDone(state: SmtpState, s: SmtpSession, r: Recipient, resp: Sm
 }
 
 /** One mail transaction over an established session. */
-export async function smtpXfer(state: SmtpState, s: SmtpSession, content: ContentRecord[], limits: { nestingLimit: number; headerLimit: number }): Promise<void> {
+export async function smtpXfer(state: SmtpState, s: SmtpSession, content: ContentRecord[], limits: { nestingLimit: number; headerLimit: number }): Promise<XferEnd> {
   const p = state.params;
   const req = state.req;
   const f = s.features;
@@ -197,11 +212,11 @@ export async function smtpXfer(state: SmtpState, s: SmtpSession, content: Conten
   const lmtp = p.mode === SMTP_MODE.LMTP;
   if (f.size > 0 && req.dataSize > f.size) {
     await mesgFail(state, null, { code: 552, dsn: '5.3.4', str: '', lines: [] }, `message size ${req.dataSize} exceeds size limit ${f.size} of server ${info.namaddr}`);
-    return;
+    return 'idle';
   }
   if ((req.smtputf8 & SMTPUTF8_FLAG.REQUESTED) !== 0 && !f.smtputf8 && (req.smtputf8 & ~SMTPUTF8_FLAG.REQUESTED) !== 0) {
     await mesgFail(state, null, { code: 554, dsn: '5.6.7', str: '', lines: [] }, `SMTPUTF8 is required, but was not offered by host ${info.namaddr}`);
-    return;
+    return 'idle';
   }
   const downgrade = !p.disableMimeOutputConversion && !f.eightBitMime && req.encoding !== MAIL_ATTR.ENC_7BIT;
   const rcpts = unmarked(state);
@@ -221,6 +236,7 @@ export async function smtpXfer(state: SmtpState, s: SmtpSession, content: Conten
       st.kind === 'mail' ? 'sending MAIL FROM' : st.kind === 'rcpt' ? 'sending RCPT TO' : st.kind === 'rset' ? 'sending RSET' : 'sending DATA command';
     if (f.pipelining) for (const st of steps) chat.command(cmdOf(st));
     let dataResp: SmtpResp | null = null;
+    let rsetOk = false;
     for (const st of steps) {
       stage = stageOf(st);
       if (!f.pipelining) {
@@ -242,19 +258,21 @@ export async function smtpXfer(state: SmtpState, s: SmtpSession, content: Conten
         } else await rcptFail(state, st.r, info.host, resp, said(info, resp, 'RCPT TO'));
       } else if (st.kind === 'data') {
         dataResp = resp;
+      } else {
+        rsetOk = Math.floor(resp.code / 100) === 2;
       }
     }
-    if (dataResp === null) return;
+    if (dataResp === null) return rsetOk ? 'idle' : 'open';
     if (Math.floor(dataResp.code / 100) !== 3) {
       if (mailOk && accepted.length > 0) await mesgFail(state, info.host, dataResp, said(info, dataResp, 'DATA'));
-      return;
+      return 'open';
     }
     if (!mailOk || accepted.length === 0) {
       // The server wants content nobody will get: end it empty.
       stage = 'sending end of data -- message may be sent more than once';
       chat.command('.');
       await chat.reply(p.dataDoneTimeoutMs, stage);
-      return;
+      return 'idle';
     }
     stage = 'sending message body';
     await sendContent(content, { lineLimit: p.lineLengthLimit, downgrade, ...limits }, async (chunk) => {
@@ -267,22 +285,38 @@ export async function smtpXfer(state: SmtpState, s: SmtpSession, content: Conten
       const resp = await chat.reply(p.dataDoneTimeoutMs, stage);
       if (Math.floor(resp.code / 100) !== 2) {
         await mesgFail(state, info.host, resp, said(info, resp, 'end of DATA'));
-        return;
+        return 'idle';
       }
       for (const r of accepted) await rcptDone(state, s, r, resp);
-      return;
+      return 'idle';
     }
     for (const r of accepted) {
       const resp = await chat.reply(p.dataDoneTimeoutMs, stage);
       if (Math.floor(resp.code / 100) === 2) await rcptDone(state, s, r, resp);
       else await rcptFail(state, r, info.host, resp, said(info, resp, 'end of DATA'));
     }
+    return 'idle';
   } catch (err) {
     if (err instanceof SmtpStreamError) {
       await streamExcept(state, err.kind, stage);
-      return;
+      return 'dead';
     }
     throw err;
+  }
+}
+
+/**
+ * RSET after a transaction that did not finish, so that a session can be
+ * cached (Postfix's "final RSET"). False when the server does not take it;
+ * the recipients are already reported, so nothing else is.
+ */
+export async function smtpRset(state: SmtpState, chat: SmtpChat): Promise<boolean> {
+  try {
+    chat.command('RSET');
+    const resp = await chat.reply(state.params.rsetTimeoutMs, 'sending final RSET');
+    return Math.floor(resp.code / 100) === 2;
+  } catch {
+    return false;
   }
 }
 

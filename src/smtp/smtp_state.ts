@@ -6,7 +6,8 @@
  * marked during the current session (KEEP: try the next server; DROP:
  * reported), the aggregate status, the hop status for qmgr, the last
  * error (Postfix's DSN_BUF "why") and whether the current server is the
- * final one. SessionInfo names the server the way Postfix's logs do:
+ * final one, and what the request may do with the session cache.
+ * SessionInfo names the server the way Postfix's logs do:
  * namaddr "host[addr]" and namaddrport "host[addr]:port".
  *
  * What it does not do: any I/O.
@@ -19,6 +20,8 @@ import type { Dsn } from '../global/dsn.js';
 import type { Recipient } from '../global/recipient_list.js';
 import type { DnsLookup } from '../global/dns_lookup.js';
 import type { SmtpParams } from './smtp_params.js';
+import type { SessionCache } from './smtp_session_cache.js';
+import type { SmtpSession } from './smtp_proto.js';
 import type { ReportTarget } from './smtp_status.js';
 
 export interface SessionInfo {
@@ -73,10 +76,40 @@ export interface SmtpState {
   /** Failures now bounce or defer instead of moving on to the next server. */
   finalServer: boolean;
   session: SessionInfo | null;
+  /** The process's idle connections. */
+  readonly cache: SessionCache<SmtpSession>;
+  /** This request may take sessions from the cache (Postfix SMTP_MISC_FLAG_CONN_LOAD). */
+  cacheLoad: boolean;
+  /** This request may leave sessions in the cache (SMTP_MISC_FLAG_CONN_STORE). */
+  cacheStore: boolean;
+  /** Until a good session is found: the next-hop label its endpoint is saved under (Postfix NEXTHOP_STATE). */
+  nexthopLabel: string | null;
+  /** Endpoints already reached through the cache for this request. */
+  readonly cacheUsed: Set<string>;
+  /** The current session failed as a whole: do not cache it (Postfix DONT_CACHE_THROTTLED_SESSION). */
+  throttled: boolean;
 }
 
-export function newSmtpState(req: DeliverRequest, params: SmtpParams, report: ReportTarget, dns: DnsLookup): SmtpState {
-  return { req, params, report, dns, left: [...req.recipients], marks: new Map(), status: 0, hop: null, why: null, finalServer: false, session: null };
+export function newSmtpState(req: DeliverRequest, params: SmtpParams, report: ReportTarget, dns: DnsLookup, cache: SessionCache<SmtpSession>): SmtpState {
+  return {
+    req,
+    params,
+    report,
+    dns,
+    left: [...req.recipients],
+    marks: new Map(),
+    status: 0,
+    hop: null,
+    why: null,
+    finalServer: false,
+    session: null,
+    cache,
+    cacheLoad: false,
+    cacheStore: false,
+    nexthopLabel: null,
+    cacheUsed: new Set(),
+    throttled: false,
+  };
 }
 
 /** Recipients not marked in this session. */

@@ -77,6 +77,8 @@ function stampDone(state: SmtpState): void {
 /** Skip, defer or bounce every unmarked recipient; maybe set the hop status. Always -1. */
 export async function bulkFail(state: SmtpState, why: Why, throttle: boolean): Promise<number> {
   state.why = why;
+  // We cannot talk to this server: its session is not cached.
+  if (throttle) state.throttled = true;
   const { soft, softBounce } = isSoft(state, why);
   if ((soft || softBounce) && !state.finalServer) {
     msgInfo(`${state.req.queueId}: ${why.reason}`);

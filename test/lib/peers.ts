@@ -304,6 +304,8 @@ export interface SmtpSink {
   readonly process: ChildProcess;
   /** Messages completed so far (smtp-sink's own counter, -c). */
   messageCount(): number;
+  /** Connections ended so far and how many of them said QUIT (-c; the start-up probe counts as one, without QUIT). */
+  sessionCounts(): { sessions: number; quits: number };
   /** The messages in the dump file so far. */
   messages(): SinkMessage[];
   /** Waits until at least n messages are counted; throws after timeoutMs. */
@@ -370,6 +372,10 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       const m = /mesg=(\d+)[^\r\n]*$/.exec(stdout.replace(/\r$/, ''));
       return m ? Number(m[1]) : 0;
     };
+    const sessionCounts = (): { sessions: number; quits: number } => {
+      const m = /sess=(\d+) quit=(\d+)[^\r\n]*$/.exec(stdout.replace(/\r$/, ''));
+      return m ? { sessions: Number(m[1]), quits: Number(m[2]) } : { sessions: 0, quits: 0 };
+    };
     const messages = (): SinkMessage[] => (existsSync(dumpFile) ? parseDump(readFileSync(dumpFile, 'latin1')) : []);
     return {
       host: '127.0.0.1',
@@ -378,6 +384,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       dumpFile,
       process: child,
       messageCount,
+      sessionCounts,
       messages,
       async waitForMessages(n: number, timeoutMs = PEER_TIMEOUT_MS) {
         await waitFor(`${n} message(s) at smtp-sink (have ${messageCount()})`, () => messageCount() >= n, timeoutMs).catch((err: Error) => {

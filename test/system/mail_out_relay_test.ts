@@ -69,8 +69,10 @@ test('every accepted message reaches the sink once, intact, and the queue emptie
   await waitFor('every removal logged', () => logLines(inst, 'qmgr', /: removed$/).length === TOTAL, 10_000);
 
   assert.equal(logLines(inst, 'qmgr', /: from=<a@example\.com>, size=\d+, nrcpt=1 \(queue active\)$/).length, TOTAL);
-  const sent = logLines(inst, 'smtp', /: to=<b@example\.net>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=[\d.]+, delays=[\d.]+\/[\d.]+\/[\d.]+\/[\d.]+, dsn=2\.0\.0, status=sent \(250 /);
+  const sent = logLines(inst, 'smtp', /: to=<b@example\.net>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, (?:conn_use=\d+, )?delay=[\d.]+, delays=[\d.]+\/[\d.]+\/[\d.]+\/[\d.]+, dsn=2\.0\.0, status=sent \(250 /);
   assert.equal(sent.length, TOTAL, inst.log());
+  // Back-to-back deliveries to one destination: qmgr asks for connection caching and smtp(8) reuses sessions.
+  assert.ok(sent.some((l) => /, conn_use=\d+, /.test(l)), inst.log());
 });
 
 test('pflogsumm counts what Postern logged', { timeout: 60_000 }, async () => {

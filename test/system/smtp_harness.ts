@@ -7,7 +7,8 @@
  * request (deliverRequestCall) to the agent served by
  * serveDeliveryConnection() over an in-process stream pair. The bounce,
  * defer and trace services are in-process fakes that record each request
- * and answer status 0. Log lines of the agent are captured. startDnsmasq()
+ * and answer status 0. Log lines of the agent are captured. Requests of
+ * one mode share a session cache, as in one agent process. startDnsmasq()
  * runs dnsmasq on a free loopback port with the given records and
  * returns a DnsLookup over it plus a resolv.conf path.
  *
@@ -33,6 +34,8 @@ import { readQueueFile, type QueueFile } from '../../src/global/queue_file_read.
 import { type QueueRecipient, writeQueueFile } from '../../src/global/queue_file_write.js';
 import { msgAddSink, msgSinks, msgSetSinks, type MsgSink } from '../../src/util/msg.js';
 import { createSmtpDeliver } from '../../src/smtp/smtp.js';
+import type { SmtpSession } from '../../src/smtp/smtp_proto.js';
+import { SessionCache } from '../../src/smtp/smtp_session_cache.js';
 import type { SmtpMode } from '../../src/smtp/smtp_params.js';
 import { freePort, waitFor } from '../lib/proc.js';
 
@@ -63,7 +66,10 @@ export interface SmtpHarness {
   logs: string[];
   /** Writes a message into the active queue; returns its request for nexthop. */
   queue(msg: Message, nexthop: string): Promise<{ req: DeliverRequest; path: string }>;
+  /** Delivers as one agent process of `mode` would: requests share that mode's session cache. */
   deliver(mode: SmtpMode, req: DeliverRequest, dns?: DnsLookup): Promise<DeliverReply>;
+  /** The session cache of `mode`'s agent. */
+  sessionCache(mode: SmtpMode): SessionCache<SmtpSession>;
   /** The queue file as it is now. */
   reread(path: string): QueueFile;
   close(): void;
@@ -93,6 +99,12 @@ export function makeSmtpHarness(mainCf: Record<string, string> = {}): SmtpHarnes
       return { status: 0 };
     });
   const hash = { hashDepth: config.getInt('hash_queue_depth'), hashQueues: ['deferred', 'defer'] };
+  const caches = new Map<SmtpMode, SessionCache<SmtpSession>>();
+  const sessionCache = (mode: SmtpMode): SessionCache<SmtpSession> => {
+    let c = caches.get(mode);
+    if (!c) caches.set(mode, (c = new SessionCache<SmtpSession>()));
+    return c;
+  };
   return {
     dir,
     queueDir,
@@ -142,7 +154,7 @@ export function makeSmtpHarness(mainCf: Record<string, string> = {}): SmtpHarnes
       return { req, path: w.path };
     },
     async deliver(mode, req, dns) {
-      const deliverFn = createSmtpDeliver(mode, dns ? { dns } : {});
+      const deliverFn = createSmtpDeliver(mode, { cache: sessionCache(mode), ...(dns ? { dns } : {}) });
       const ac = new AbortController();
       const agent: Endpoint = {
         label: `inproc/${mode}`,
@@ -162,7 +174,9 @@ export function makeSmtpHarness(mainCf: Record<string, string> = {}): SmtpHarnes
       if (!qf.ok) throw new Error(qf.error.message);
       return qf.file;
     },
+    sessionCache,
     close() {
+      for (const c of caches.values()) c.closeAll();
       msgSetSinks(before);
       rmSync(dir, { recursive: true, force: true });
     },

@@ -291,4 +291,49 @@ describe('smtp against a scripted server', () => {
       h.close();
     }
   });
+  test('a cached session: no greeting or EHLO on reuse, RSET after a refused transaction, no QUIT', async () => {
+    let refused = false;
+    srv.script = {
+      ehlo: ['250 PIPELINING'],
+      answer: (cmd) => {
+        if (cmd.includes('<refused@')) {
+          refused = true;
+          return '550 5.1.1 no such user';
+        }
+        if (cmd === 'DATA' && refused) {
+          refused = false;
+          return '554 5.5.1 Error: no valid recipients';
+        }
+        return undefined;
+      },
+    };
+    const h = fresh();
+    try {
+      for (const rcpt of ['one@remote.test', 'refused@remote.test', 'three@remote.test']) {
+        const { req } = await h.queue({ sender: 's@postern.test', recipients: [{ address: rcpt }], lines: BODY }, dest());
+        req.flags |= DEL_REQ_FLAG.CONN_LOAD | DEL_REQ_FLAG.CONN_STORE;
+        await h.deliver(SMTP_MODE.SMTP, req);
+      }
+      assert.equal(srv.conns.length, 1, 'one connection for three requests');
+      assert.deepEqual(srv.conns[0]!.commands, [
+        'EHLO helo.postern.test',
+        'MAIL FROM:<s@postern.test>',
+        'RCPT TO:<one@remote.test>',
+        'DATA',
+        '.',
+        'MAIL FROM:<s@postern.test>',
+        'RCPT TO:<refused@remote.test>',
+        'DATA',
+        // The server refused DATA (no valid recipients): the transaction is reset before the session is cached.
+        'RSET',
+        'MAIL FROM:<s@postern.test>',
+        'RCPT TO:<three@remote.test>',
+        'DATA',
+        '.',
+      ]);
+      assert.ok(h.logs.some((l) => /to=<three@remote\.test>, .*conn_use=3, .*status=sent/.test(l)), h.logs.join('\n'));
+    } finally {
+      h.close();
+    }
+  });
 });
