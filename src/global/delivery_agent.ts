@@ -44,7 +44,7 @@
  * delivery request for destination X", "open QUEUE ID: <error>";
  * "QUEUEID: delivery agent failure: ..." for a throwing deliver().
  */
-import { open } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { Attr0Stream } from '../util/attr0_stream.js';
 import { msgVerbose, msgWarn } from '../util/msg.js';
@@ -189,8 +189,7 @@ export async function runRequest(req: DeliverRequest, deliver: DeliverFn, ctx: D
   }
   // Postfix opens the file read-write here and dies when it cannot; we check and defer with a hop status.
   try {
-    const fh = await open(verdict.path, 'r+');
-    await fh.close();
+    closeSync(openSync(verdict.path, 'r+'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
