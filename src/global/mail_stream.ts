@@ -7,13 +7,16 @@
  * writes out every MAIL_STREAM_BUFFER_SIZE bytes, push() only buffers
  * until flush()), in-place writes at an earlier offset (for fixed-width
  * records; patched in the buffer when not yet written), and finish():
- * flush, fsync, set the ready mode (owner rwx, Postfix's "complete" mark,
- * plus the extra bits), fsync again so the mode is durable too, close.
- * Only when finish() resolves may anyone report success. abort() closes
- * and removes the file. Writes, chmod and close are synchronous system
- * calls on the open descriptor (microseconds on a small file, as Postfix
- * makes them); only the two fsyncs, which wait for the disk, go through
- * Node's thread pool.
+ * flush, set the ready mode (owner rwx, Postfix's "complete" mark, plus
+ * the extra bits), one fsync that makes content and mode durable
+ * together, close — Postfix's mail_stream_finish_file() order. Only when
+ * finish() resolves may anyone report success. A system crash before the
+ * fsync returns can leave a file marked complete with content missing;
+ * no one was told it was queued, and the queue manager moves such a file
+ * to the corrupt queue. abort() closes and removes the file. Writes,
+ * chmod and close are synchronous system calls on the open descriptor
+ * (microseconds on a small file, as Postfix makes them); only the fsync,
+ * which waits for the disk, goes through Node's thread pool.
  *
  * What it does not do: know records (record.ts, queue_file_write.ts),
  * choose the queue, or notify the queue manager (mail_trigger.ts).
@@ -133,12 +136,11 @@ export class MailStream {
   }
 
   /**
-   * Makes the file complete: flush, fsync, ready mode, fsync, close.
+   * Makes the file complete: flush, ready mode, fsync, close.
    * The queue file is safe on disk when this resolves.
    */
   async finish(): Promise<void> {
     await this.flush();
-    if (this.#fsync) await fsyncAsync(this.#fd);
     fchmodSync(this.#fd, MAIL_QUEUE_STAT.READY | this.#extraMode);
     if (this.#fsync) await fsyncAsync(this.#fd);
     this.#closed = true;
