@@ -24,7 +24,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BOUNCE_CMD } from '../../src/global/bounce_clnt.js';
-import { DEL_STAT } from '../../src/global/deliver_request.js';
+import { DEL_REQ_FLAG, DEL_STAT } from '../../src/global/deliver_request.js';
 import { SMTP_MODE } from '../../src/smtp/smtp_params.js';
 import { freePort, portAccepts, waitFor } from '../lib/proc.js';
 import { makeSmtpHarness, type SmtpHarness } from './smtp_harness.js';
@@ -149,5 +149,20 @@ describe('lmtp to Dovecot', () => {
     assert.equal(reply.status, DEL_STAT.OK, h.logs.join('\n'));
     assert.ok(h.logs.some((l) => l.includes(`relay=127.0.0.1[127.0.0.1]:${port},`) && l.includes('status=sent')), h.logs.join('\n'));
     assert.equal(maildirNew(d, 'alice').length, 2);
+  });
+  test('cached LMTP session over the unix socket: the second request reuses it (conn_use=2)', async () => {
+    const sock = join(d, 'run', 'lmtp');
+    const before = maildirNew(d, 'alice').length;
+    const lines: string[] = [];
+    for (const n of [1, 2]) {
+      const { req } = await h.queue({ sender: 'sender@postern.test', recipients: [{ address: 'alice@example.test' }], lines: ['Subject: cached', '', `number ${n}`] }, `unix:${sock}`);
+      req.flags |= DEL_REQ_FLAG.CONN_LOAD | DEL_REQ_FLAG.CONN_STORE;
+      assert.equal((await h.deliver(SMTP_MODE.LMTP, req)).status, DEL_STAT.OK, h.logs.join('\n'));
+      lines.push(h.logs.find((l) => l.startsWith(`${req.queueId}: to=<alice@example.test>`)) ?? '');
+    }
+    assert.doesNotMatch(lines[0]!, /conn_use=/);
+    assert.match(lines[1]!, /, conn_use=2, .*status=sent \(250 2\.0\.0 <alice@example\.test> \S+ Saved\)$/);
+    assert.equal(maildirNew(d, 'alice').length, before + 2);
+    assert.equal(h.sessionCache(SMTP_MODE.LMTP).size, 1);
   });
 });
