@@ -204,7 +204,7 @@ export async function deliverRequestCall(
     if (!reply.ok) return { ok: false, kind: 'reply', message: `${label}: malformed reply: ${reply.message}` };
     return { ok: true, reply: reply.value };
   } finally {
-    io.end();
+    // The agent sees end-of-input at close; a half-close first would only add work.
     io.destroy();
   }
 }

@@ -10,6 +10,10 @@
  * offset of each 'R'/'D' record and whether it is done), the content
  * offsets and optionally the content records, and the extracted segment.
  * parseQueueFileBuffer() does the same for bytes already in memory.
+ * A file that fits in one read (RECORD_FILE_WINDOW bytes, nearly every
+ * queue file) is read with one pread(2) into a buffer this module keeps
+ * and parses from memory; a larger one is read through a RecordFile
+ * window. Only the records that are kept become strings or copies.
  *
  * What it does not do: modify the file (deliver_completed.ts does), lock
  * it, or check its mode and owner.
@@ -21,9 +25,9 @@
  * whose message names the file ("FILE: unexpected EOF in data, record
  * type 78 length 10"). Open errors come back the same way.
  */
-import { closeSync, openSync } from 'node:fs';
-import { decodeRecordComplete, RecordFile, type RecordError, type RecordOk, type RecordEof } from './record.js';
-import { REC_TYPE, REC_TYPE_CONTENT, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT, recTypeIn } from './rec_type.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { decodeRecordComplete, RECORD_FILE_WINDOW, RecordFile, type RecordError, type RecordOk, type RecordEof } from './record.js';
+import { REC_TYPE, REC_TYPE_CONTENT, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT } from './rec_type.js';
 import { QUEUE_ATTR } from './queue_file_write.js';
 
 /** Records followed through pointers before the file counts as looping (Postfix REVERSE_JUMP_LIMIT). */
@@ -109,6 +113,13 @@ export function splitNameValue(text: string): { name: string; value: string } | 
   return m ? { name: m[1]!, value: m[2]! } : null;
 }
 
+/**
+ * Where a small queue file is read: parsing is synchronous and keeps no
+ * reference to these bytes (strings, and copies of content records), so
+ * one buffer serves every read.
+ */
+const scratch = Buffer.allocUnsafeSlow(RECORD_FILE_WINDOW);
+
 /** Reads and parses a queue file. */
 export function readQueueFile(path: string, opts: QueueFileReadOptions = {}): QueueFileReadResult {
   let fd: number;
@@ -118,6 +129,9 @@ export function readQueueFile(path: string, opts: QueueFileReadOptions = {}): Qu
     return fail(path, 0, `open: ${(err as Error).message}`);
   }
   try {
+    // A read that does not fill the buffer stopped at the end of the file.
+    const got = readSync(fd, scratch, 0, scratch.length, 0);
+    if (got < scratch.length) return parseQueueFileBuffer(scratch.subarray(0, got), path, opts);
     return parseRecords(new RecordFile(fd, path, opts.maxRecordLength ?? 0), path, opts);
   } finally {
     closeSync(fd);
@@ -142,6 +156,17 @@ export function parseQueueFileBuffer(buf: Buffer, path: string, opts: QueueFileR
 
 type Next = RecordOk | RecordEof | RecordError;
 
+/** A record type set (rec_type.ts's strings) as a table indexed by the type byte. */
+function typeTable(set: string): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < set.length; i++) t[set.charCodeAt(i)] = 1;
+  return t;
+}
+
+const ENVELOPE_TYPES = typeTable(REC_TYPE_ENVELOPE);
+const CONTENT_TYPES = typeTable(REC_TYPE_CONTENT);
+const EXTRACT_TYPES = typeTable(REC_TYPE_EXTRACT);
+
 function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string, opts: QueueFileReadOptions): QueueFileReadResult {
   const qf: QueueFile = { path, attrs: [], recipients: [], other: new Map(), contentOffset: -1, extractedOffset: -1, endOffset: -1 };
   if (opts.content) qf.content = [];
@@ -154,19 +179,18 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
   for (;;) {
     const r = rf.get();
     if (r.kind === 'error') {
-      if (first && !recTypeIn(REC_TYPE_ENVELOPE, r.type)) return fail(path, r.offset, 'input is not a valid queue file');
+      if (first && ENVELOPE_TYPES[r.type] !== 1) return fail(path, r.offset, 'input is not a valid queue file');
       return fail(path, r.offset, r.message);
     }
     if (r.kind === 'eof') {
       return fail(path, r.offset, first ? 'empty file' : 'premature end of file: no message end record');
     }
     const { type, data, offset } = r;
-    const text = data.toString('latin1');
-    const letter = String.fromCharCode(type);
-    if (first && !recTypeIn(REC_TYPE_ENVELOPE, type)) return fail(path, offset, 'input is not a valid queue file');
+    if (first && ENVELOPE_TYPES[type] !== 1) return fail(path, offset, 'input is not a valid queue file');
     first = false;
 
     if (type === REC_TYPE.PTR) {
+      const text = data.toString('latin1');
       const target = Number(text.trim());
       if (!/^\s*\d+\s*$/.test(text)) return fail(path, offset, `malformed pointer record value: ${text}`);
       if (target === 0) continue;
@@ -177,8 +201,8 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
     }
     if (type === REC_TYPE.DTXT) continue;
 
-    const allowed = segment === 'envelope' ? REC_TYPE_ENVELOPE : segment === 'content' ? REC_TYPE_CONTENT : REC_TYPE_EXTRACT;
-    if (!recTypeIn(allowed, type)) {
+    const allowed = segment === 'envelope' ? ENVELOPE_TYPES : segment === 'content' ? CONTENT_TYPES : EXTRACT_TYPES;
+    if (allowed[type] !== 1) {
       return fail(path, offset, `unexpected record type ${type} in the ${segment} segment`);
     }
 
@@ -192,6 +216,7 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
       continue;
     }
 
+    const text = data.toString('latin1');
     switch (type) {
       case REC_TYPE.SIZE: {
         const nums = text.trim().split(/\s+/).map((s) => Number(s));
@@ -223,7 +248,8 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
         if (nv.name === QUEUE_ATTR.DSN_ORCPT) pending.dsnOrcpt = nv.value;
         else if (nv.name === QUEUE_ATTR.DSN_NOTIFY) pending.dsnNotify = Number(nv.value);
         else if (nv.name === QUEUE_ATTR.CREATE_TIME) qf.createTime = Number(nv.value);
-        qf.attrs.push({ ...nv, segment });
+        // Not { ...nv, segment }: a spread here costs more than the rest of the parse.
+        qf.attrs.push({ name: nv.name, value: nv.value, segment });
         break;
       }
       case REC_TYPE.ORCP:
@@ -244,7 +270,7 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
         break;
       case REC_TYPE.WARN:
         qf.warnOffset = offset;
-        qf.other.set(letter, text);
+        qf.other.set(String.fromCharCode(type), text);
         break;
       case REC_TYPE.MESG:
         segment = 'content';
@@ -255,7 +281,7 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
         if (segment !== 'extracted') return fail(path, offset, 'message end record before the extracted segment');
         return { ok: true, file: qf };
       default:
-        qf.other.set(letter, text);
+        qf.other.set(String.fromCharCode(type), text);
     }
   }
 }

@@ -7,8 +7,9 @@
  * how the queue manager moves the time of the next delay warning ('W',
  * one "%15ld" field): updateWarnTime(). Record lengths never change, so
  * no other offset in the file moves. updateQueueFileInPlace() is the
- * open/fsync/close frame every in-place update uses (deliver_completed.ts
- * too).
+ * open/fsync/close frame of these updates and of qmgr's killed records
+ * (deliver_completed.ts, which runs once per delivered recipient, has its
+ * own synchronous one without fsync).
  *
  * What it does not do: insert or grow records (Postfix uses pointer
  * records for that; cleanup's job), cross off recipients
@@ -29,7 +30,7 @@ export type UpdateResult = { ok: true } | { ok: false; message: string };
  * Opens path for update, runs edit on it, fsyncs when edit succeeded
  * (unless opts.fsync is false), and closes it. Errors come back as values
  * naming the file ("PATH: open: ...", "PATH: ..."); nothing throws. Shared
- * by every in-place queue file update (this file, deliver_completed.ts).
+ * by the in-place updates of this file and qmgr_active.ts.
  */
 export async function updateQueueFileInPlace(
   path: string,

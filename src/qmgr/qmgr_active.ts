@@ -10,7 +10,9 @@
  * "corrupt"'. The "unthrottle" mode bit
  * (postqueue -i, sendmail -qI) becomes a per-message flush and is cleared;
  * the "expire" bit (postsuper -e/-f) forces expiry. The old defer log is
- * removed before the recipients are resolved, as Postfix does.
+ * removed before the recipients are resolved, as Postfix does. The feed
+ * is synchronous: its file operations (lstat, rename, read, chmod,
+ * unlink) are local system calls, cheaper than thread pool round trips.
  *
  * qmgrActiveDone() disposes of a message whose recipients have all been
  * tried, in Postfix's order: a bounce log is flushed (sent to the
@@ -35,8 +37,7 @@
  * Postfix's warnings for rename/remove/utime failures of one file; a
  * file that vanished meanwhile is a warning, not an error.
  */
-import { statSync } from 'node:fs';
-import { chmod, unlink } from 'node:fs/promises';
+import { chmodSync, statSync, unlinkSync } from 'node:fs';
 import { msgInfo, msgVerbose, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
 import type { MailConfig } from '../global/mail_conf.js';
@@ -66,18 +67,17 @@ function loc(ctx: ActiveContext): QueueLocation {
 }
 
 /** Postfix qmgr_active_corrupt(). */
-export async function qmgrActiveCorrupt(ctx: ActiveContext, queueId: string): Promise<void> {
-  const err = await queueRename(loc(ctx), queueId, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.CORRUPT);
+export function qmgrActiveCorrupt(ctx: ActiveContext, queueId: string): void {
+  const err = queueRename(loc(ctx), queueId, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.CORRUPT);
   if (err) msgWarn(`qmgr_active_corrupt: save corrupt file queue ${MAIL_QUEUE.ACTIVE} id ${queueId}: ${err.text}`);
   else msgWarn(`saving corrupt file "${queueId}" from queue "${MAIL_QUEUE.ACTIVE}" to queue "${MAIL_QUEUE.CORRUPT}"`);
 }
 
 /**
  * The size of a log file, or null when there is none (the common case).
- * Synchronous on purpose: one stat(2) of a hot directory costs microseconds,
- * a promise plus the ENOENT error object cost far more, per message.
+ * No ENOENT error object is made for a missing file.
  */
-async function fileSize(path: string): Promise<number | null> {
+function fileSize(path: string): number | null {
   try {
     return statSync(path, { throwIfNoEntry: false })?.size ?? null;
   } catch {
@@ -86,7 +86,7 @@ async function fileSize(path: string): Promise<number | null> {
 }
 
 /** Postfix qmgr_active_feed(): null when the file was skipped, moved away or corrupt. */
-export async function qmgrActiveFeed(ctx: ActiveContext, queue: string, queueId: string, scanFlags: number): Promise<QmgrMessage | null> {
+export function qmgrActiveFeed(ctx: ActiveContext, queue: string, queueId: string, scanFlags: number): QmgrMessage | null {
   const p = ctx.params;
   const verdict = mailOpenOk(p.queueDir, queue, queueId, p.hash, ctx.now() / 1000);
   for (const w of verdict.warnings) msgWarn(w);
@@ -96,7 +96,7 @@ export async function qmgrActiveFeed(ctx: ActiveContext, queue: string, queueId:
     msgVerbose(`qmgr_active_feed: skip ${queueId} (${Math.round(st.mtimeMs / 1000 - ctx.now() / 1000)} seconds)`);
     return null;
   }
-  const err = await queueRename(loc(ctx), queueId, queue, MAIL_QUEUE.ACTIVE);
+  const err = queueRename(loc(ctx), queueId, queue, MAIL_QUEUE.ACTIVE);
   if (err) {
     msgWarn(`qmgr_active_feed: ${queueId}: rename from ${queue} to ${MAIL_QUEUE.ACTIVE}: ${err.text}`);
     return null;
@@ -107,27 +107,39 @@ export async function qmgrActiveFeed(ctx: ActiveContext, queue: string, queueId:
   const path = queuePath(p.queueDir, MAIL_QUEUE.ACTIVE, queueId, p.hash);
   const read = qmgrMessageRead(ctx.config, MAIL_QUEUE.ACTIVE, queueId, path, qflags, ctx.now());
   if (!read.ok) {
-    await qmgrActiveCorrupt(ctx, queueId);
+    qmgrActiveCorrupt(ctx, queueId);
     return null;
   }
   const message = read.message;
-  if (st.mode & MAIL_QUEUE_STAT.UNTHROTTLE) {
-    await chmod(path, st.mode & 0o7777 & ~MAIL_QUEUE_STAT.UNTHROTTLE).catch((e: unknown) => msgWarn(`fchmod ${path}: ${strerror(e)}`));
-  }
+  if (st.mode & MAIL_QUEUE_STAT.UNTHROTTLE) clearUnthrottle(path, st.mode);
   const deferLog = queuePath(p.queueDir, MAIL_QUEUE.DEFER, queueId, p.hash);
-  if (qflags & QMGR_FORCE_EXPIRE && ((await fileSize(deferLog)) ?? 0) > 0) {
+  if (qflags & QMGR_FORCE_EXPIRE && (fileSize(deferLog) ?? 0) > 0) {
     // Use the existing defer log; assign no deliveries.
     message.flags = QMGR_MSG_DEFER;
     message.recipients = [];
     return message;
   }
   // Most messages have no defer log: look before removing (see fileSize()).
-  if ((await fileSize(deferLog)) !== null) {
-    await unlink(deferLog).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') msgWarn(`qmgr_message_alloc: ${queueId}: remove ${MAIL_QUEUE.DEFER} ${queueId}: ${strerror(e)}`);
-    });
-  }
+  if (fileSize(deferLog) !== null) removeDeferLog(deferLog, queueId);
   return message;
+}
+
+/** The "unthrottle" mode bit is a one-time request: clear it. */
+function clearUnthrottle(path: string, mode: number): void {
+  try {
+    chmodSync(path, mode & 0o7777 & ~MAIL_QUEUE_STAT.UNTHROTTLE);
+  } catch (e) {
+    msgWarn(`fchmod ${path}: ${strerror(e)}`);
+  }
+}
+
+/** The old defer log goes before the recipients are tried again. */
+function removeDeferLog(deferLog: string, queueId: string): void {
+  try {
+    unlinkSync(deferLog);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') msgWarn(`qmgr_message_alloc: ${queueId}: remove ${MAIL_QUEUE.DEFER} ${queueId}: ${strerror(e)}`);
+  }
 }
 
 /** Postfix qmgr_message_kill_record(): the envelope record at `offset` becomes a killed record. */
@@ -152,10 +164,10 @@ export async function qmgrActiveDone(ctx: ActiveContext, message: QmgrMessage): 
 
   // A bounce log left from this or an earlier attempt: send it, or drop it when empty.
   const bouncePath = queuePath(p.queueDir, MAIL_QUEUE.BOUNCE, id, p.hash);
-  const bounceSize = await fileSize(bouncePath);
+  const bounceSize = fileSize(bouncePath);
   if (bounceSize !== null) {
     if (bounceSize === 0) {
-      const e = await queueRemove(loc(ctx), MAIL_QUEUE.BOUNCE, id);
+      const e = queueRemove(loc(ctx), MAIL_QUEUE.BOUNCE, id);
       if (e && e.code !== 'ENOENT') msgWarn(`remove ${MAIL_QUEUE.BOUNCE} ${id}: ${e.text}`);
     } else {
       msgVerbose(`qmgr_active_done: bounce ${id}`);
@@ -168,7 +180,7 @@ export async function qmgrActiveDone(ctx: ActiveContext, message: QmgrMessage): 
   if (message.flags) {
     const v = mailOpenOk(p.queueDir, MAIL_QUEUE.ACTIVE, id, p.hash, ctx.now() / 1000);
     if (!v.ok && v.stat) {
-      await qmgrActiveCorrupt(ctx, id);
+      qmgrActiveCorrupt(ctx, id);
       return;
     }
   }
@@ -176,7 +188,7 @@ export async function qmgrActiveDone(ctx: ActiveContext, message: QmgrMessage): 
   if (message.tflags & (DEL_REQ_FLAG.USR_VRFY | DEL_REQ_FLAG.RECORD) || message.notifySuccess) {
     const status = await traceFlush(ctx.bounce, message.tflags, ...notifyArgs(message));
     if (status === 0 && message.tflagsOffset > 0) await killRecord(message.path, message.tflagsOffset);
-    if (status !== 0 && (message.tflags || (await fileSize(queuePath(p.queueDir, MAIL_QUEUE.TRACE, id, p.hash))) !== null)) {
+    if (status !== 0 && (message.tflags || fileSize(queuePath(p.queueDir, MAIL_QUEUE.TRACE, id, p.hash)) !== null)) {
       message.flags |= QMGR_MSG_DEFER;
     }
   }
@@ -199,14 +211,14 @@ export async function qmgrActiveDone(ctx: ActiveContext, message: QmgrMessage): 
   if (message.flags) {
     const delay = backoffSeconds(p, nowSec, message.createTime);
     msgVerbose(`wakeup ${id} after ${delay} secs`);
-    const t = await queueUtime(loc(ctx), message.queueName, id, nowSec + delay);
+    const t = queueUtime(loc(ctx), message.queueName, id, nowSec + delay);
     if (t && t.code !== 'ENOENT') msgWarn(`qmgr_active_defer: update ${message.path} time stamps: ${t.text}`);
-    const r = await queueRename(loc(ctx), id, message.queueName, MAIL_QUEUE.DEFERRED);
+    const r = queueRename(loc(ctx), id, message.queueName, MAIL_QUEUE.DEFERRED);
     if (r) msgWarn(`qmgr_active_defer: rename ${id} from ${message.queueName} to ${MAIL_QUEUE.DEFERRED}: ${r.text}`);
     else msgVerbose(`qmgr_active_defer: defer ${id}`);
     return;
   }
-  const r = await queueRemove(loc(ctx), message.queueName, id);
+  const r = queueRemove(loc(ctx), message.queueName, id);
   if (r) msgWarn(`qmgr_active_done_3_generic: remove ${id} from ${message.queueName}: ${r.text}`);
   // Same format as logged by postsuper.
   else msgInfo(`${id}: removed`);

@@ -9,8 +9,9 @@
  * forget dead destinations and lift defer_transports, A: ignore time
  * stamps), collapsed as Postfix does. Each turn of the loop starts every
  * delivery the scheduler allows (private/<transport>, qmgr_deliver.ts),
- * and feeds more messages into the active queue, alternating incoming and
- * deferred, while fewer than qmgr_message_active_limit messages and
+ * and feeds more messages into the active queue, one from incoming and
+ * one from deferred per turn of the event loop (as Postfix's qmgr_loop),
+ * while fewer than qmgr_message_active_limit messages and
  * qmgr_message_recipient_limit recipients are in core. A fed message's
  * recipients are resolved, grouped per transport/nexthop and given to the
  * scheduler; what the scheduler gives up on is deferred (qmgr_defer.ts);
@@ -47,6 +48,11 @@ import { ResolveCache, resolveRecipients, type ResolveSettings } from './qmgr_re
 import { qmgrActiveDone, qmgrActiveFeed, type ActiveContext } from './qmgr_active.js';
 import { qmgrDeliver } from './qmgr_deliver.js';
 import { qmgrDeferRecipients, qmgrDiscardDoubleBounce } from './qmgr_defer.js';
+
+/** Resolves after the event loop has had a turn (timers, I/O, then this). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 export interface QmgrDaemonOptions {
   config: MailConfig;
@@ -262,6 +268,8 @@ export class QmgrDaemon {
         const b = await this.deferred.next();
         if (b) await this.#feedOne(MAIL_QUEUE.DEFERRED, b);
         if (!a && !b) break;
+        // As Postfix's qmgr_loop(): deliveries start and I/O is served between feeds.
+        await nextTurn();
       }
     } catch (err) {
       msgWarn(`qmgr: queue scan: ${err instanceof Error ? err.message : String(err)}`);
@@ -273,7 +281,7 @@ export class QmgrDaemon {
   }
 
   async #feedOne(queue: string, item: ScanItem): Promise<void> {
-    const message = await qmgrActiveFeed(this.#active, queue, item.queueId, item.flags);
+    const message = qmgrActiveFeed(this.#active, queue, item.queueId, item.flags);
     if (!message) return;
     const t: Tracked = {
       message,

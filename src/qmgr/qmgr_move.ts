@@ -9,18 +9,21 @@
  * queue with its time stamps set to the given time, so that it is picked
  * up again at once (incoming has priority over deferred).
  *
+ * The per-file operations are synchronous system calls: one rename(2),
+ * unlink(2) or utimes(2) on the local queue file system costs less than a
+ * round trip through the thread pool, and qmgr does a few per message.
+ *
  * What it does not do: read or check the files it moves, or decide when a
  * file is moved (qmgr_active.ts).
  *
  * DIAGNOSTICS
- * queueRename()/queueRemove()/queueUtime() resolve to a QueueOpError on
+ * queueRename()/queueRemove()/queueUtime() return a QueueOpError on
  * failure (code 'ENOENT' when the file is gone, which callers treat as a
  * warning; text is the system error text for the log).
  * qmgrMove() logs Postfix's "qmgr_move: update FILE time stamps: ERR" and
  * "qmgr_move: rename ID from Q1 to Q2: ERR" warnings and carries on.
  */
-import { unlinkSync } from 'node:fs';
-import { mkdir, rename, utimes } from 'node:fs/promises';
+import { mkdirSync, renameSync, unlinkSync, utimesSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
@@ -43,19 +46,19 @@ function opError(err: unknown): QueueOpError {
 }
 
 /** Renames queue file `id` from queue `from` to queue `to`; null on success. */
-export async function queueRename(loc: QueueLocation, id: string, from: string, to: string): Promise<QueueOpError | null> {
+export function queueRename(loc: QueueLocation, id: string, from: string, to: string): QueueOpError | null {
   const src = queuePath(loc.queueDir, from, id, loc.hash);
   const dst = queuePath(loc.queueDir, to, id, loc.hash);
   try {
-    await rename(src, dst);
+    renameSync(src, dst);
     return null;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return opError(err);
   }
   // The source is gone, or the target's hashed subdirectory does not exist yet.
   try {
-    await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
-    await rename(src, dst);
+    mkdirSync(dirname(dst), { recursive: true, mode: 0o700 });
+    renameSync(src, dst);
     return null;
   } catch (err) {
     return opError(err);
@@ -63,9 +66,8 @@ export async function queueRename(loc: QueueLocation, id: string, from: string, 
 }
 
 /** Removes queue file `id` from `queue`; null on success. */
-export async function queueRemove(loc: QueueLocation, queue: string, id: string): Promise<QueueOpError | null> {
+export function queueRemove(loc: QueueLocation, queue: string, id: string): QueueOpError | null {
   try {
-    // Synchronous: one unlink(2) per finished message is cheaper than the promise round trip.
     unlinkSync(queuePath(loc.queueDir, queue, id, loc.hash));
     return null;
   } catch (err) {
@@ -74,9 +76,9 @@ export async function queueRemove(loc: QueueLocation, queue: string, id: string)
 }
 
 /** Sets both time stamps of a queue file (seconds); null on success. */
-export async function queueUtime(loc: QueueLocation, queue: string, id: string, whenSec: number): Promise<QueueOpError | null> {
+export function queueUtime(loc: QueueLocation, queue: string, id: string, whenSec: number): QueueOpError | null {
   try {
-    await utimes(queuePath(loc.queueDir, queue, id, loc.hash), whenSec, whenSec);
+    utimesSync(queuePath(loc.queueDir, queue, id, loc.hash), whenSec, whenSec);
     return null;
   } catch (err) {
     return opError(err);
@@ -88,9 +90,9 @@ export async function qmgrMove(loc: QueueLocation, from: string, to: string, whe
   let moved = 0;
   for await (const id of scanQueueIds(loc.queueDir, from)) {
     const path = queuePath(loc.queueDir, from, id, loc.hash);
-    const t = await queueUtime(loc, from, id, whenSec);
+    const t = queueUtime(loc, from, id, whenSec);
     if (t !== null && t.code !== 'ENOENT') msgWarn(`qmgr_move: update ${path} time stamps: ${t.text}`);
-    const r = await queueRename(loc, id, from, to);
+    const r = queueRename(loc, id, from, to);
     if (r === null) {
       moved++;
       msgVerbose(`qmgr_move: move ${id} from ${from} to ${to}`);

@@ -10,6 +10,10 @@
  * next() yields the next queue ID with the flags of the scan it belongs
  * to, or null when no scan is running.
  *
+ * Directories are opened and read with synchronous calls (a queue
+ * directory is local, and one getdents(2) per batch of names costs less
+ * than a thread pool round trip); the scan still yields between names.
+ *
  * What it does not do: open, check or move the files it finds (the
  * caller checks readiness and time stamps with mail_open_ok), or forget
  * dead destinations (the QMGR_SCAN.FLUSH_ONCE request is acted on by the
@@ -19,7 +23,7 @@
  * A directory that cannot be read is a warning ("scan_dir_next: open
  * DIR: ERR") and ends that part of the scan.
  */
-import { opendir } from 'node:fs/promises';
+import { type Dir, opendirSync } from 'node:fs';
 import { join } from 'node:path';
 import { msgVerbose, msgWarn } from '../util/msg.js';
 import { strerror } from '../util/strerror.js';
@@ -47,16 +51,16 @@ export async function* scanQueueIds(queueDir: string, queue: string): AsyncGener
   const stack: Array<{ dir: string; depth: number }> = [{ dir: join(queueDir, queue), depth: 0 }];
   while (stack.length > 0) {
     const { dir, depth } = stack.pop()!;
-    let handle;
+    let handle: Dir;
     try {
-      handle = await opendir(dir);
+      handle = opendirSync(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') msgWarn(`scan_dir_next: open ${dir}: ${strerror(err)}`);
       continue;
     }
     const subdirs: string[] = [];
     try {
-      for await (const ent of handle) {
+      for (let ent = handle.readSync(); ent !== null; ent = handle.readSync()) {
         if (ent.name.length === 1 && ent.isDirectory()) {
           if (depth < QMGR_SCAN_MAX_DEPTH) subdirs.push(join(dir, ent.name));
         } else if (mailQueueIdOk(ent.name)) {
@@ -65,8 +69,18 @@ export async function* scanQueueIds(queueDir: string, queue: string): AsyncGener
       }
     } catch (err) {
       msgWarn(`scan_dir_next: read ${dir}: ${strerror(err)}`);
+    } finally {
+      closeDir(handle);
     }
     for (const d of subdirs.reverse()) stack.push({ dir: d, depth: depth + 1 });
+  }
+}
+
+function closeDir(handle: Dir): void {
+  try {
+    handle.closeSync();
+  } catch {
+    // Already closed, or nothing left to release.
   }
 }
 
