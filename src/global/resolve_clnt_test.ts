@@ -5,8 +5,9 @@
  * on a socket in a temporary directory, answering from the in-process
  * code (rewrite_addr.ts, resolve_addr.ts), and checks that
  * rewriteClient/resolveClient get the same answers as the local clients,
- * that the one-entry cache saves a repeated question (and never caches
- * the empty address), that a client keeps trying while the service is
+ * that the cache of recent answers saves a repeated question, also when
+ * two questions alternate (and never caches the empty address), forgets
+ * the oldest answer past its size and an answer past its time, that a client keeps trying while the service is
  * missing and picks it up when it appears, gives up after giveUpMs, and
  * treats a reply with an empty transport as a failed exchange. The
  * wire form itself is checked against the real trivial-rewrite in
@@ -22,7 +23,7 @@ import { type AttrServer, createAttrServer } from './ipc/attr_serv.js';
 import { MailConfig } from './mail_conf.js';
 import { ResolveEngine } from './resolve_addr.js';
 import { localResolveClient, resolveClient } from './resolve_clnt.js';
-import { TRIVIAL_REQ, TRIVIAL_REWRITE_PROTOCOL, type TrivialReply, type TrivialRequest, localRewriteClient, rewriteClient } from './rewrite_clnt.js';
+import { RecentAnswers, TRIVIAL_REQ, TRIVIAL_REWRITE_PROTOCOL, type TrivialReply, type TrivialRequest, localRewriteClient, rewriteClient } from './rewrite_clnt.js';
 import { rewriteExternal, rewriteSettings } from './rewrite_addr.js';
 
 const SETTINGS = {
@@ -104,7 +105,7 @@ test('rewriteClient over the socket answers what localRewriteClient computes', a
   assert.deepEqual(requests, [{ request: 'rewrite', rule: 'local', address: '"first last"' }]);
 });
 
-test('one-entry cache: a repeated question is answered without asking; the empty address is never cached', async () => {
+test('recent answers: a repeated question is answered without asking; the empty address is never cached', async () => {
   const c = resolveClient(config, { ...OPTS, endpoint: sock });
   requests.length = 0;
   await c.resolve('', 'user@remote.example');
@@ -116,6 +117,25 @@ test('one-entry cache: a repeated question is answered without asking; the empty
   await c.resolve('', '');
   await c.resolve('', '');
   assert.equal(requests.length, 5);
+  // A sender and a recipient, message after message: both stay cached (Postfix's one entry would not).
+  for (let i = 0; i < 3; i++) {
+    await c.resolve('', 'sender@x.example');
+    await c.resolve('sender@x.example', 'rcpt@remote.example');
+  }
+  assert.equal(requests.length, 7);
+});
+
+test('RecentAnswers forgets the oldest answer past its size and any answer past its time', async () => {
+  const cache = new RecentAnswers<number>(50, 2);
+  cache.set('a', 1);
+  cache.set('b', 2);
+  assert.equal(cache.get('a'), 1);
+  cache.set('c', 3);
+  assert.equal(cache.get('a'), null, 'the oldest entry went');
+  assert.equal(cache.get('b'), 2);
+  assert.equal(cache.get('c'), 3);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(cache.get('c'), null, 'expired');
 });
 
 test('an empty transport in a reply is a failed exchange: the client asks again', async () => {

@@ -13,9 +13,10 @@
  * RESOLVE_FLAG/RESOLVE_CLASS bits).
  * rewriteClient(config) talks to private/$rewrite_service_name (or a
  * given endpoint) with Postfix's rewrite_clnt_internal semantics: the
- * internal-form address is quoted, rewritten by the server, unquoted. A
- * one-entry cache (REWRITE_CACHE_TTL_MS) answers a repeated question, as
- * Postfix's client does. A failed exchange is retried once a second, as
+ * internal-form address is quoted, rewritten by the server, unquoted.
+ * Recent answers (REWRITE_CACHE_SIZE of them, each for
+ * REWRITE_CACHE_TTL_MS) answer a repeated question; Postfix's client
+ * keeps only the last one. A failed exchange is retried once a second, as
  * Postfix keeps trying, until the give-up time passes.
  * localRewriteClient(config) gives the same answers computed in this
  * process by rewrite_addr.ts.
@@ -249,20 +250,34 @@ export async function trivialRequest<R extends TrivialReply>(
   }
 }
 
-/** A one-entry cache, as Postfix keeps for its rewrite and resolve clients. */
-export class OneEntryCache<V> {
-  #key: string | null = null;
-  #value: V | null = null;
-  #expires = 0;
-  constructor(readonly ttlMs: number) {}
+/** How many recent answers a rewrite or resolve client keeps (Postfix keeps one). */
+export const REWRITE_CACHE_SIZE = 32;
+
+/**
+ * Recent answers of the rewrite and resolve clients, each good for ttlMs.
+ * Postfix's clients remember only the last question, so a process that
+ * asks about a sender and then a recipient, message after message (smtpd,
+ * cleanup), never hits it; a few entries answer both.
+ */
+export class RecentAnswers<V> {
+  readonly #entries = new Map<string, { value: V; expires: number }>();
+  constructor(
+    readonly ttlMs: number,
+    readonly size = REWRITE_CACHE_SIZE,
+  ) {}
   get(key: string): V | null {
-    if (this.#key === key && Date.now() < this.#expires) return this.#value;
-    return null;
+    const e = this.#entries.get(key);
+    if (!e) return null;
+    if (Date.now() >= e.expires) {
+      this.#entries.delete(key);
+      return null;
+    }
+    return e.value;
   }
   set(key: string, value: V): void {
-    this.#key = key;
-    this.#value = value;
-    this.#expires = Date.now() + this.ttlMs;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.size) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, { value, expires: Date.now() + this.ttlMs });
   }
 }
 
@@ -271,7 +286,7 @@ export function rewriteClient(config: MailConfig, opts: TrivialClientOptions = {
   const client = trivialClient(config, opts);
   const giveUpMs = opts.giveUpMs ?? config.getTime('ipc_timeout') * 1000;
   const service = config.get('rewrite_service_name');
-  const cache = new OneEntryCache<string>(REWRITE_CACHE_TTL_MS);
+  const cache = new RecentAnswers<string>(REWRITE_CACHE_TTL_MS);
   return {
     async rewrite(context: RewriteContext, address: string): Promise<string> {
       const external = quote822Local(address);
