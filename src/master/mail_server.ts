@@ -57,10 +57,12 @@
  * may open root-only files (maillog_file, keys) and the rest runs as
  * mail_owner.
  *
- * Clients: master either hands over each accepted client, or lends a
- * stream server the listening socket itself (master_lend.ts), which it
- * then accepts on, at most maxproc clients at once, and gives back when
- * it retires or stops.
+ * Clients: master either hands over each accepted client, or lends the
+ * process its listening sockets (master_lend.ts), which it then accepts
+ * on, at most maxproc clients at once, and gives back when it retires or
+ * stops. A trigger server (qmgr's public/qmgr) borrows its UNIX socket
+ * too, as a Postfix trigger server accepts on its own; fifo and datagram
+ * endpoints stay with master, which forwards what they carry.
  *
  * What it does not do: open listeners (master does), chroot (Node
  * cannot), or speak any protocol on the stream.
@@ -543,7 +545,7 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
   await server.init(() => {
     if (wa.unprivileged) dropPrivileges(config);
   });
-  send({ t: MASTER_MSG.READY, lend: kind !== 'trigger' });
+  send({ t: MASTER_MSG.READY, lend: true });
   await server.done;
   if (process.connected) process.disconnect();
   setTimeout(() => process.exit(0), WORKER_EXIT_GRACE_MS).unref();

@@ -15,8 +15,8 @@
  *                      { t: 'trigger', data }   (fifo input, wakeup)
  *                      { t: 'stop' }    finish current clients, then exit
  *   worker -> master   { t: 'ready', lend }   initialised; may receive
- *                                         clients; lend: a stream server
- *                                         that can take a listener
+ *                                         clients; lend: it can take
+ *                                         a listener (every skeleton can)
  *                      { t: 'done', id }  that client (from 'conn') has gone
  *                      { t: 'retire', why }  wants no new clients
  *                                         (max_idle, max_use, table changed)

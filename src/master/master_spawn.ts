@@ -7,7 +7,7 @@
  * fewer than maxproc clients and a ready worker exists; then it is sent
  * to that worker (child.send with the socket handle). Once no client
  * waits, the listening sockets themselves are lent to that worker if it
- * is a stream server (master_lend.ts): it accepts its clients directly,
+ * said it can borrow them (master_lend.ts): it accepts its clients directly,
  * at most maxproc at once, until it gives them back (retire, stop) or
  * dies (master then binds the endpoint again). No worker runs
  * until the first client or trigger arrives. A service has one worker

@@ -43,7 +43,7 @@ export class MasterWorker {
   killedByMaster = false;
   /** The configuration generation this worker was started with. */
   readonly generation: number;
-  /** Said at ready: a stream server that can accept on a lent listener. */
+  /** Said at ready: it can accept on a lent listener. */
   borrows = false;
 
   constructor(readonly child: ChildProcess, private readonly owner: WorkerOwner, generation: number) {
