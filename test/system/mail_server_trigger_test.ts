@@ -13,7 +13,9 @@
  * makes postkick die of a broken pipe — and that postkick exits 0; (c)
  * the same with postkick run under strace(1) that delays its first
  * write, so the request and its NUL certainly arrive in two reads (the
- * case that made a first-chunk reader close early and kill postkick).
+ * case that made a first-chunk reader close early and kill postkick);
+ * (d) the service borrowed its socket: with master SIGSTOPped, postkick
+ * still reaches it.
  *
  * What it does not do: check the wakeup period (master_idle_test does),
  * or fifo and datagram triggers (master_idle_test).
@@ -111,5 +113,26 @@ describe('trigger service under master: wakeup and real postkick', () => {
     // Settle: a server that split the request would log a second trigger "\0" here.
     await new Promise((res) => setTimeout(res, 2 * TRIGGER_SETTLE_MS));
     assert.deepEqual(requests(), ['Y\u0000']);
+  });
+  it('borrows its socket from master: with master stopped, postkick still gets through', async (t) => {
+    const before = triggers(inst).filter((x) => x !== WAKEUP).length;
+    const masterPid = inst.master!.pid!;
+    process.kill(masterPid, 'SIGSTOP');
+    t.after(() => {
+      try {
+        process.kill(masterPid, 'SIGCONT');
+      } catch {
+        // Gone already.
+      }
+    });
+    try {
+      const r = await runProgram(REAL_POSTKICK, ['-c', inst.confDir, 'private', SERVICE, 'Z'], { timeoutMs: POSTKICK_TIMEOUT_MS });
+      assert.equal(r.status, 0, `postkick with master stopped: status ${r.status}, stderr: ${r.stderr}`);
+      const requests = () => triggers(inst).filter((x) => x !== WAKEUP).slice(before);
+      await waitFor('the request while master is stopped', () => requests().length >= 1, 5_000);
+      assert.deepEqual(requests(), ['Z\u0000']);
+    } finally {
+      process.kill(masterPid, 'SIGCONT');
+    }
   });
 });
