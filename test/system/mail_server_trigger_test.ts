@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TRIGGER_SETTLE_MS } from '../../src/global/ipc/trigger_server.js';
 import { runCommand, runProgram } from '../lib/paths.js';
-import { Instance, triggerService, waitFor } from './master_harness.js';
+import { Instance, triggerService, waitFor, whileMasterStopped } from './master_harness.js';
 
 const REAL_POSTKICK = '/usr/sbin/postkick';
 /** How many postkick runs: the two writes race the server's read, so try a few. */
@@ -116,23 +116,12 @@ describe('trigger service under master: wakeup and real postkick', () => {
   });
   it('borrows its socket from master: with master stopped, postkick still gets through', async (t) => {
     const before = triggers(inst).filter((x) => x !== WAKEUP).length;
-    const masterPid = inst.master!.pid!;
-    process.kill(masterPid, 'SIGSTOP');
-    t.after(() => {
-      try {
-        process.kill(masterPid, 'SIGCONT');
-      } catch {
-        // Gone already.
-      }
-    });
-    try {
+    await whileMasterStopped(inst.master!.pid!, (resume) => t.after(resume), async () => {
       const r = await runProgram(REAL_POSTKICK, ['-c', inst.confDir, 'private', SERVICE, 'Z'], { timeoutMs: POSTKICK_TIMEOUT_MS });
       assert.equal(r.status, 0, `postkick with master stopped: status ${r.status}, stderr: ${r.stderr}`);
       const requests = () => triggers(inst).filter((x) => x !== WAKEUP).slice(before);
       await waitFor('the request while master is stopped', () => requests().length >= 1, 5_000);
       assert.deepEqual(requests(), ['Z\u0000']);
-    } finally {
-      process.kill(masterPid, 'SIGCONT');
-    }
+    });
   });
 });

@@ -100,6 +100,28 @@ export class Client {
   }
 }
 
+/**
+ * Runs fn while master is SIGSTOPped (it can neither accept nor hand over
+ * clients), then lets master go on, also when fn fails; onTestEnd gets the
+ * same resume for a test that times out inside fn (pass t.after).
+ */
+export async function whileMasterStopped<T>(masterPid: number, onTestEnd: (resume: () => void) => void, fn: () => Promise<T>): Promise<T> {
+  const resume = (): void => {
+    try {
+      process.kill(masterPid, 'SIGCONT');
+    } catch {
+      // Gone already.
+    }
+  };
+  process.kill(masterPid, 'SIGSTOP');
+  onTestEnd(resume);
+  try {
+    return await fn();
+  } finally {
+    resume();
+  }
+}
+
 /** Parses the echo greeting "pid=N uid=U greeting=G service=S". */
 export function parseGreeting(line: string | null): { pid: number; uid: number; greeting: string; service: string } {
   const m = /^pid=(\d+) uid=(\d+) greeting=(.*) service=(.*)$/.exec(line ?? '');

@@ -27,6 +27,7 @@ import {
   parseGreeting,
   processAlive,
   waitFor,
+  whileMasterStopped,
 } from './master_harness.js';
 
 describe('master: spawn on demand, maxproc, restart, throttle', () => {
@@ -80,23 +81,12 @@ describe('master: spawn on demand, maxproc, restart, throttle', () => {
       const a = await Client.open(where);
       const pid = parseGreeting(await a.line()).pid;
       await a.quit();
-      const masterPid = inst.master!.pid!;
-      process.kill(masterPid, 'SIGSTOP');
-      t.after(() => {
-        try {
-          process.kill(masterPid, 'SIGCONT');
-        } catch {
-          // Gone already.
-        }
-      });
-      try {
+      await whileMasterStopped(inst.master!.pid!, (resume) => t.after(resume), async () => {
         const b = await Client.open(where);
         const again = parseGreeting(await b.line(3_000));
         assert.equal(again.pid, pid, `${where}: the same worker accepted without master`);
         await b.quit();
-      } finally {
-        process.kill(masterPid, 'SIGCONT');
-      }
+      });
     }
   });
 
