@@ -66,8 +66,8 @@ interface ProcCpu {
 /**
  * Samples the CPU of every process of a tree while a run goes on, so
  * workers that exit mid-run are counted up to their last sample (at most
- * PSS_SAMPLE_MS of their time is lost); breakdown() gives seconds per
- * program name spent since the sampler started.
+ * PSS_SAMPLE_MS of their time is lost); stop() gives each program's CPU
+ * since the sampler started.
  */
 export class CpuByProgramSampler {
   readonly #first = new Map<number, ProcCpu>();

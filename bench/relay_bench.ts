@@ -7,7 +7,8 @@
  * qmgr, smtp, bounce..., and scache for Postfix, whose smtp(8) caches
  * connections there; Postern's keeps them in its own process) on its
  * own loopback port, and one Postfix smtp-sink per system as the far
- * end (relayhost = [127.0.0.1]:SINK, no DNS). For each run, in turns (Postfix, Postern, Postfix, ...):
+ * end (relayhost = [127.0.0.1]:SINK, no DNS). For each run, in turns
+ * (Postfix, Postern, Postfix, ...):
  *   - throughput: smtp-source `-s SESSIONS -m MESSAGES -l SIZE` into the
  *     system; the clock stops when the sink has counted every message
  *     and the system's queues are empty. msg/s = MESSAGES ÷ that time.

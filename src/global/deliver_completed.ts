@@ -2,14 +2,13 @@
  * deliver_completed - cross off a delivered recipient in its queue file (Postfix deliver_completed.c)
  *
  * What it does: rewrites the type byte of one recipient record from 'R'
- * to 'D' (REC_TYPE.DONE) at the offset the queue manager gave. It checks
- * the byte it replaces, so a wrong offset cannot damage another record.
- * Like Postfix it does not fsync: the mark only prevents a second
- * delivery, so losing it in a system crash means a duplicate, never a
- * lost message, and an fsync per delivered recipient would cost a disk
- * flush each (opts.fsync asks for one anyway). The calls are synchronous:
- * one open, read, write and close of a local file cost less than the
- * thread-pool round trips of their asynchronous forms.
+ * to 'D' (REC_TYPE.DONE) at the offset the queue manager gave
+ * (queue_file_update.ts updateRecordType), checking the byte it
+ * replaces, so a wrong offset cannot damage another record. Like Postfix
+ * it does not fsync: the mark only prevents a second delivery, so losing
+ * it in a system crash means a duplicate, never a lost message, and an
+ * fsync per delivered recipient would cost a disk flush each
+ * (opts.fsync asks for one anyway).
  *
  * What it does not do: remove the queue file when every recipient is
  * done (the queue manager does), log the delivery, or lock the file.
@@ -21,44 +20,16 @@
  * succeeds without touching the file. A non-positive offset otherwise is
  * a caller bug and is reported as an error too.
  */
-import { closeSync, fsync, openSync, readSync, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { REC_TYPE } from './rec_type.js';
-import type { UpdateResult } from './queue_file_update.js';
+import { type UpdateResult, updateRecordType } from './queue_file_update.js';
 
 export type DeliverCompletedResult = UpdateResult;
 
 /** Types that may be crossed off: a recipient to do, or one already done (idempotent). */
 const CROSSABLE: ReadonlySet<number> = new Set([REC_TYPE.RCPT, REC_TYPE.DONE]);
 
-const fsyncAsync = promisify(fsync);
-
 export async function deliverCompleted(path: string, offset: number, opts: { fsync?: boolean } = {}): Promise<DeliverCompletedResult> {
   if (offset === -1) return { ok: true };
   if (!Number.isInteger(offset) || offset <= 0) return { ok: false, message: `${path}: deliver_completed: bad offset ${offset}` };
-  let fd: number;
-  try {
-    fd = openSync(path, 'r+');
-  } catch (err) {
-    return { ok: false, message: `${path}: open: ${(err as Error).message}` };
-  }
-  try {
-    const byte = Buffer.alloc(1);
-    if (readSync(fd, byte, 0, 1, offset) !== 1 || !CROSSABLE.has(byte[0]!)) {
-      return { ok: false, message: `${path}: deliver_completed: no recipient record at offset ${offset}` };
-    }
-    if (byte[0] === REC_TYPE.DONE) return { ok: true };
-    byte[0] = REC_TYPE.DONE;
-    if (writeSync(fd, byte, 0, 1, offset) !== 1) return { ok: false, message: `${path}: seek or write error` };
-    if (opts.fsync) await fsyncAsync(fd);
-    return { ok: true };
-  } catch (err) {
-    return { ok: false, message: `${path}: ${(err as Error).message}` };
-  } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      // The update is done or already reported; a failing close changes neither.
-    }
-  }
+  return updateRecordType(path, offset, CROSSABLE, REC_TYPE.DONE, 'deliver_completed: no recipient record', { fsync: opts.fsync ?? false });
 }

@@ -6,10 +6,7 @@
  * (with MSG_STATS as Postfix's raw struct in base64), one list per
  * recipient, and the agent's reply (hop DSN, then the status, -1 on the
  * wire for DEFER). Field lists are in Postfix 3.7's wire order; strings
- * are bounded by DELIVER_REQUEST_LIMITS. encodeDeliverRequest(), which
- * qmgr runs for every delivery, writes the usual request (strings without
- * NUL, numbers in range) straight to wire text and leaves anything else
- * to the general attr0 encoder, so both give the same bytes and errors.
+ * are bounded by DELIVER_REQUEST_LIMITS.
  *
  * What it does not do: sockets and timeouts (deliver_request.ts), or
  * anything with the queue file.
@@ -19,7 +16,7 @@
  * caller bug (a NUL in a string, a non-integer).
  */
 import { type Attr0Frame, type Attr0Limits, encodeAttr0 } from '../util/attr0.js';
-import { attr, type FieldList, type FieldType, type Fields, printFields, type ScanResult, scanFields } from '../util/attr0_scan.js';
+import { attr, type Fields, printFields, type ScanResult, scanFields } from '../util/attr0_scan.js';
 import type { DeliverReply, DeliverRequest } from './deliver_request.js';
 import type { Dsn } from './dsn.js';
 import { MAIL_ATTR, MAIL_ATTR_PROTO } from './mail_proto.js';
@@ -180,112 +177,48 @@ export function checkDeliverAnnouncement(frame: Attr0Frame): ScanResult<null> {
   return { ok: true, value: null };
 }
 
-/** Where each value of a list comes from, field by field. */
-type FieldGetters<F extends FieldList, T> = { [K in keyof Fields<F>]-?: (from: T) => Fields<F>[K] };
-
-const REQUEST_VALUES: FieldGetters<typeof DELIVER_REQUEST_FIELDS, DeliverRequest> = {
-  [MAIL_ATTR.FLAGS]: (r) => r.flags,
-  [MAIL_ATTR.QUEUE]: (r) => r.queueName,
-  [MAIL_ATTR.QUEUEID]: (r) => r.queueId,
-  [MAIL_ATTR.OFFSET]: (r) => r.dataOffset,
-  [MAIL_ATTR.SIZE]: (r) => r.dataSize,
-  [MAIL_ATTR.NEXTHOP]: (r) => r.nexthop,
-  [MAIL_ATTR.ENCODING]: (r) => r.encoding,
-  [MAIL_ATTR.SMTPUTF8]: (r) => r.smtputf8,
-  [MAIL_ATTR.SENDER]: (r) => r.sender,
-  [MAIL_ATTR.DSN_ENVID]: (r) => r.dsnEnvid,
-  [MAIL_ATTR.DSN_RET]: (r) => r.dsnRet,
-  [MAIL_ATTR.TIME]: (r) => encodeMsgStats(r.msgStats),
-  [MAIL_ATTR.LOG_CLIENT_NAME]: (r) => r.clientName,
-  [MAIL_ATTR.LOG_CLIENT_ADDR]: (r) => r.clientAddr,
-  [MAIL_ATTR.LOG_CLIENT_PORT]: (r) => r.clientPort,
-  [MAIL_ATTR.LOG_PROTO_NAME]: (r) => r.clientProto,
-  [MAIL_ATTR.LOG_HELO_NAME]: (r) => r.clientHelo,
-  [MAIL_ATTR.SASL_METHOD]: (r) => r.saslMethod,
-  [MAIL_ATTR.SASL_USERNAME]: (r) => r.saslUsername,
-  [MAIL_ATTR.SASL_SENDER]: (r) => r.saslSender,
-  [MAIL_ATTR.LOG_IDENT]: (r) => r.logIdent,
-  [MAIL_ATTR.RWR_CONTEXT]: (r) => r.rewriteContext,
-  [MAIL_ATTR.RCPT_COUNT]: (r) => r.recipients.length,
-};
-
-const RCPT_VALUES: FieldGetters<typeof DELIVER_RCPT_FIELDS, Recipient> = {
-  [MAIL_ATTR.ORCPT]: (r) => r.origAddress,
-  [MAIL_ATTR.RECIP]: (r) => r.address,
-  [MAIL_ATTR.OFFSET]: (r) => r.offset,
-  [MAIL_ATTR.DSN_ORCPT]: (r) => r.dsnOrcpt,
-  [MAIL_ATTR.DSN_NOTIFY]: (r) => r.dsnNotify,
-};
-
-/** A field list with its getters, in wire order, for the fast encoder. */
-interface WirePlanStep<T> {
-  name: string;
-  type: FieldType;
-  get: (from: T) => unknown;
-}
-
-function wirePlan<F extends FieldList, T>(fields: F, getters: FieldGetters<F, T>): Array<WirePlanStep<T>> {
-  const g = getters as unknown as Record<string, (from: T) => unknown>;
-  return Object.entries(fields).map(([name, spec]) => ({ name, type: spec.type, get: g[name]! }));
-}
-
-const REQUEST_PLAN = wirePlan(DELIVER_REQUEST_FIELDS, REQUEST_VALUES);
-const RCPT_PLAN = wirePlan(DELIVER_RCPT_FIELDS, RCPT_VALUES);
-
-/**
- * The wire text of one value as attr0 prints it (a string; an int as C's
- * %u; a long as %lu; data in base64), or null when it is not the usual
- * case (a NUL, a negative long, a wrong type): the general encoder then
- * takes the whole request.
- */
-function wireValue(type: FieldType, v: unknown): string | null {
-  switch (type) {
-    case 'str':
-      return typeof v === 'string' && !v.includes('\0') ? v : null;
-    case 'int':
-      return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff ? String(v >>> 0) : null;
-    case 'long':
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : null;
-    case 'data':
-      return Buffer.isBuffer(v) ? v.toString('base64') : null;
-    default:
-      return null;
-  }
-}
-
-/** One attr0 list as text (name NUL value NUL ... NUL), or null (see wireValue). */
-function wireList<T>(plan: ReadonlyArray<WirePlanStep<T>>, from: T): string | null {
-  let out = '';
-  for (const step of plan) {
-    const v = wireValue(step.type, step.get(from));
-    if (v === null) return null;
-    out += `${step.name}\0${v}\0`;
-  }
-  return `${out}\0`;
-}
-
 /** The whole request: the common list and one list per recipient. */
 export function encodeDeliverRequest(req: DeliverRequest): Buffer {
-  let text = wireList(REQUEST_PLAN, req);
-  for (let i = 0; text !== null && i < req.recipients.length; i++) {
-    const r = wireList(RCPT_PLAN, req.recipients[i]!);
-    text = r === null ? null : text + r;
-  }
-  if (text !== null) return Buffer.from(text, 'utf8');
-  const parts = [encodeAttr0(printFields(DELIVER_REQUEST_FIELDS, valuesOf(REQUEST_VALUES, req)))];
+  const common: Fields<typeof DELIVER_REQUEST_FIELDS> = {
+    [MAIL_ATTR.FLAGS]: req.flags,
+    [MAIL_ATTR.QUEUE]: req.queueName,
+    [MAIL_ATTR.QUEUEID]: req.queueId,
+    [MAIL_ATTR.OFFSET]: req.dataOffset,
+    [MAIL_ATTR.SIZE]: req.dataSize,
+    [MAIL_ATTR.NEXTHOP]: req.nexthop,
+    [MAIL_ATTR.ENCODING]: req.encoding,
+    [MAIL_ATTR.SMTPUTF8]: req.smtputf8,
+    [MAIL_ATTR.SENDER]: req.sender,
+    [MAIL_ATTR.DSN_ENVID]: req.dsnEnvid,
+    [MAIL_ATTR.DSN_RET]: req.dsnRet,
+    [MAIL_ATTR.TIME]: encodeMsgStats(req.msgStats),
+    [MAIL_ATTR.LOG_CLIENT_NAME]: req.clientName,
+    [MAIL_ATTR.LOG_CLIENT_ADDR]: req.clientAddr,
+    [MAIL_ATTR.LOG_CLIENT_PORT]: req.clientPort,
+    [MAIL_ATTR.LOG_PROTO_NAME]: req.clientProto,
+    [MAIL_ATTR.LOG_HELO_NAME]: req.clientHelo,
+    [MAIL_ATTR.SASL_METHOD]: req.saslMethod,
+    [MAIL_ATTR.SASL_USERNAME]: req.saslUsername,
+    [MAIL_ATTR.SASL_SENDER]: req.saslSender,
+    [MAIL_ATTR.LOG_IDENT]: req.logIdent,
+    [MAIL_ATTR.RWR_CONTEXT]: req.rewriteContext,
+    [MAIL_ATTR.RCPT_COUNT]: req.recipients.length,
+  };
+  const parts = [encodeAttr0(printFields(DELIVER_REQUEST_FIELDS, common))];
   for (const r of req.recipients) parts.push(encodeDeliverRecipient(r));
   return Buffer.concat(parts);
 }
 
-/** The typed values of a list, for printFields(). */
-function valuesOf<F extends FieldList, T>(getters: FieldGetters<F, T>, from: T): Fields<F> {
-  const out: Record<string, unknown> = {};
-  for (const [name, get] of Object.entries(getters as unknown as Record<string, (from: T) => unknown>)) out[name] = get(from);
-  return out as Fields<F>;
-}
-
 export function encodeDeliverRecipient(r: Recipient): Buffer {
-  return encodeAttr0(printFields(DELIVER_RCPT_FIELDS, valuesOf(RCPT_VALUES, r)));
+  return encodeAttr0(
+    printFields(DELIVER_RCPT_FIELDS, {
+      [MAIL_ATTR.ORCPT]: r.origAddress,
+      [MAIL_ATTR.RECIP]: r.address,
+      [MAIL_ATTR.OFFSET]: r.offset,
+      [MAIL_ATTR.DSN_ORCPT]: r.dsnOrcpt,
+      [MAIL_ATTR.DSN_NOTIFY]: r.dsnNotify,
+    }),
+  );
 }
 
 /** The common list, with an empty recipient list and the count to read. */

@@ -22,7 +22,7 @@
  *
  * DIAGNOSTICS
  * queuePath() throws QueueNameError for a bad queue name or ID (Postfix
- * panics: it is a caller bug). mailQueueEnter() rejects its promise with
+ * panics: it is a caller bug). mailQueueEnter() throws
  * the system error when the file cannot be created or renamed.
  */
 import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';

@@ -27,7 +27,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { decodeRecordComplete, RECORD_FILE_WINDOW, RecordFile, type RecordError, type RecordOk, type RecordEof } from './record.js';
-import { REC_TYPE, REC_TYPE_CONTENT, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT } from './rec_type.js';
+import { REC_TYPE, REC_TYPE_CONTENT, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT, recTypeIn } from './rec_type.js';
 import { QUEUE_ATTR } from './queue_file_write.js';
 
 /** Records followed through pointers before the file counts as looping (Postfix REVERSE_JUMP_LIMIT). */
@@ -156,17 +156,6 @@ export function parseQueueFileBuffer(buf: Buffer, path: string, opts: QueueFileR
 
 type Next = RecordOk | RecordEof | RecordError;
 
-/** A record type set (rec_type.ts's strings) as a table indexed by the type byte. */
-function typeTable(set: string): Uint8Array {
-  const t = new Uint8Array(256);
-  for (let i = 0; i < set.length; i++) t[set.charCodeAt(i)] = 1;
-  return t;
-}
-
-const ENVELOPE_TYPES = typeTable(REC_TYPE_ENVELOPE);
-const CONTENT_TYPES = typeTable(REC_TYPE_CONTENT);
-const EXTRACT_TYPES = typeTable(REC_TYPE_EXTRACT);
-
 function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string, opts: QueueFileReadOptions): QueueFileReadResult {
   const qf: QueueFile = { path, attrs: [], recipients: [], other: new Map(), contentOffset: -1, extractedOffset: -1, endOffset: -1 };
   if (opts.content) qf.content = [];
@@ -179,14 +168,14 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
   for (;;) {
     const r = rf.get();
     if (r.kind === 'error') {
-      if (first && ENVELOPE_TYPES[r.type] !== 1) return fail(path, r.offset, 'input is not a valid queue file');
+      if (first && !recTypeIn(REC_TYPE_ENVELOPE, r.type)) return fail(path, r.offset, 'input is not a valid queue file');
       return fail(path, r.offset, r.message);
     }
     if (r.kind === 'eof') {
       return fail(path, r.offset, first ? 'empty file' : 'premature end of file: no message end record');
     }
     const { type, data, offset } = r;
-    if (first && ENVELOPE_TYPES[type] !== 1) return fail(path, offset, 'input is not a valid queue file');
+    if (first && !recTypeIn(REC_TYPE_ENVELOPE, type)) return fail(path, offset, 'input is not a valid queue file');
     first = false;
 
     if (type === REC_TYPE.PTR) {
@@ -201,8 +190,8 @@ function parseRecords(rf: { get(): Next; seek(pos: number): void }, path: string
     }
     if (type === REC_TYPE.DTXT) continue;
 
-    const allowed = segment === 'envelope' ? ENVELOPE_TYPES : segment === 'content' ? CONTENT_TYPES : EXTRACT_TYPES;
-    if (allowed[type] !== 1) {
+    const allowed = segment === 'envelope' ? REC_TYPE_ENVELOPE : segment === 'content' ? REC_TYPE_CONTENT : REC_TYPE_EXTRACT;
+    if (!recTypeIn(allowed, type)) {
       return fail(path, offset, `unexpected record type ${type} in the ${segment} segment`);
     }
 

@@ -7,10 +7,11 @@
  * form recipient over the trivial-rewrite protocol (rewrite_clnt.ts,
  * private/$rewrite_service_name) and returns the transport, nexthop,
  * recipient and flags. It keeps recent answers (request, sender and
- * address; rewrite_clnt.ts RecentAnswers, where Postfix's client keeps
- * one), does not cache the empty address, keeps trying once a second while the service does not
- * answer, and treats a reply with an empty transport (or an empty
- * recipient for a non-empty address) as a failed exchange.
+ * address; REWRITE_CACHE_SIZE of them, where Postfix's client keeps
+ * one), does not cache the empty address, keeps trying once a second
+ * while the service does not answer, and treats a reply with an empty
+ * transport (or an empty recipient for a non-empty address) as a failed
+ * exchange.
  * localResolveClient(config) gives the same answers computed in this
  * process by resolve_addr.ts (tables opened once per client).
  *
@@ -25,10 +26,11 @@
  * reply then has RESOLVE_FLAG.FAIL set.
  */
 import { msgVerbose } from '../util/msg.js';
+import { RecentAnswers } from '../util/recent_answers.js';
 import type { MailConfig } from './mail_conf.js';
 import { ResolveEngine } from './resolve_addr.js';
 import {
-  RecentAnswers,
+  REWRITE_CACHE_SIZE,
   REWRITE_CACHE_TTL_MS,
   TRIVIAL_REQ,
   type TrivialClientOptions,
@@ -105,7 +107,7 @@ export function resolveClient(config: MailConfig, opts: TrivialClientOptions = {
   const client = trivialClient(config, opts);
   const giveUpMs = opts.giveUpMs ?? config.getTime('ipc_timeout') * 1000;
   const service = config.get('rewrite_service_name');
-  const cache = new RecentAnswers<ResolveReply>(REWRITE_CACHE_TTL_MS);
+  const cache = new RecentAnswers<ResolveReply>(REWRITE_CACHE_TTL_MS, REWRITE_CACHE_SIZE);
   const ask = async (kind: ResolveKind, sender: string, address: string): Promise<ResolveReply> => {
     const key = `${kind}\0${sender}\0${address}`;
     const hit = address !== '' ? cache.get(key) : null;

@@ -19,11 +19,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { msgSetSinks } from '../util/msg.js';
+import { RecentAnswers } from '../util/recent_answers.js';
 import { type AttrServer, createAttrServer } from './ipc/attr_serv.js';
 import { MailConfig } from './mail_conf.js';
 import { ResolveEngine } from './resolve_addr.js';
 import { localResolveClient, resolveClient } from './resolve_clnt.js';
-import { RecentAnswers, TRIVIAL_REQ, TRIVIAL_REWRITE_PROTOCOL, type TrivialReply, type TrivialRequest, localRewriteClient, rewriteClient } from './rewrite_clnt.js';
+import { TRIVIAL_REQ, TRIVIAL_REWRITE_PROTOCOL, type TrivialReply, type TrivialRequest, localRewriteClient, rewriteClient } from './rewrite_clnt.js';
 import { rewriteExternal, rewriteSettings } from './rewrite_addr.js';
 
 const SETTINGS = {

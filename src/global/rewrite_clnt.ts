@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { ATTR0_DEFAULT_LIMITS, Attr0Error, type Attr0Frame, type Attr0Pair, encodeAttr0, isGroup } from '../util/attr0.js';
 import type { ScanResult } from '../util/attr0_scan.js';
 import { msgVerbose, msgWarn } from '../util/msg.js';
+import { RecentAnswers } from '../util/recent_answers.js';
 import { AttrClient, type Endpoint, type IpcResult } from './ipc/attr_clnt.js';
 import { announcementParts, type Protocol } from './ipc/protocol.js';
 import type { MailConfig } from './mail_conf.js';
@@ -253,40 +254,12 @@ export async function trivialRequest<R extends TrivialReply>(
 /** How many recent answers a rewrite or resolve client keeps (Postfix keeps one). */
 export const REWRITE_CACHE_SIZE = 32;
 
-/**
- * Recent answers of the rewrite and resolve clients, each good for ttlMs.
- * Postfix's clients remember only the last question, so a process that
- * asks about a sender and then a recipient, message after message (smtpd,
- * cleanup), never hits it; a few entries answer both.
- */
-export class RecentAnswers<V> {
-  readonly #entries = new Map<string, { value: V; expires: number }>();
-  constructor(
-    readonly ttlMs: number,
-    readonly size = REWRITE_CACHE_SIZE,
-  ) {}
-  get(key: string): V | null {
-    const e = this.#entries.get(key);
-    if (!e) return null;
-    if (Date.now() >= e.expires) {
-      this.#entries.delete(key);
-      return null;
-    }
-    return e.value;
-  }
-  set(key: string, value: V): void {
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.size) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, { value, expires: Date.now() + this.ttlMs });
-  }
-}
-
 /** Postfix rewrite_clnt_internal over the trivial-rewrite service. */
 export function rewriteClient(config: MailConfig, opts: TrivialClientOptions = {}): RewriteClient {
   const client = trivialClient(config, opts);
   const giveUpMs = opts.giveUpMs ?? config.getTime('ipc_timeout') * 1000;
   const service = config.get('rewrite_service_name');
-  const cache = new RecentAnswers<string>(REWRITE_CACHE_TTL_MS);
+  const cache = new RecentAnswers<string>(REWRITE_CACHE_TTL_MS, REWRITE_CACHE_SIZE);
   return {
     async rewrite(context: RewriteContext, address: string): Promise<string> {
       const external = quote822Local(address);

@@ -545,7 +545,7 @@ async function serverMain(kind: ServerKind, argv: string[], options: StreamServe
   await server.init(() => {
     if (wa.unprivileged) dropPrivileges(config);
   });
-  send({ t: MASTER_MSG.READY, lend: true });
+  send({ t: MASTER_MSG.READY });
   await server.done;
   if (process.connected) process.disconnect();
   setTimeout(() => process.exit(0), WORKER_EXIT_GRACE_MS).unref();

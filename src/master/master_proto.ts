@@ -14,9 +14,8 @@
  *                                         (ENV_PROCESS_LIMIT; master_lend.ts)
  *                      { t: 'trigger', data }   (fifo input, wakeup)
  *                      { t: 'stop' }    finish current clients, then exit
- *   worker -> master   { t: 'ready', lend }   initialised; may receive
- *                                         clients; lend: it can take
- *                                         a listener (every skeleton can)
+ *   worker -> master   { t: 'ready' }   initialised; may receive
+ *                                         clients and listeners
  *                      { t: 'done', id }  that client (from 'conn') has gone
  *                      { t: 'retire', why }  wants no new clients
  *                                         (max_idle, max_use, table changed)
@@ -51,7 +50,7 @@ export type MasterToWorker =
   | { t: typeof MASTER_MSG.STOP };
 
 export type WorkerToMaster =
-  | { t: typeof MASTER_MSG.READY; lend: boolean }
+  | { t: typeof MASTER_MSG.READY }
   | { t: typeof MASTER_MSG.DONE; id: number }
   | { t: typeof MASTER_MSG.UNLISTEN; slot: number }
   | { t: typeof MASTER_MSG.LIMIT }
@@ -83,7 +82,6 @@ export interface LooseMessage {
   data?: unknown;
   why?: unknown;
   slot?: unknown;
-  lend?: unknown;
 }
 
 export function isMasterMessage(m: unknown): m is LooseMessage {

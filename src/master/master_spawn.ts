@@ -6,10 +6,10 @@
  * listener (paused) waits in a bounded queue until the service holds
  * fewer than maxproc clients and a ready worker exists; then it is sent
  * to that worker (child.send with the socket handle). Once no client
- * waits, the listening sockets themselves are lent to that worker if it
- * said it can borrow them (master_lend.ts): it accepts its clients directly,
- * at most maxproc at once, until it gives them back (retire, stop) or
- * dies (master then binds the endpoint again). No worker runs
+ * waits, the listening sockets themselves are lent to that worker
+ * (master_lend.ts): it accepts its clients directly, at most maxproc at
+ * once, until it gives them back (retire, stop) or dies (master then
+ * binds the endpoint again). No worker runs
  * until the first client or trigger arrives. A service has one worker
  * that takes new clients at a time; workers that retire (max_idle,
  * max_use) or were told to stop (reload) finish their clients while a new
@@ -156,7 +156,7 @@ export class ServiceRuntime implements WorkerOwner {
 
   /** Lends every listening socket master holds to a worker that accepts on its own. */
   #lend(worker: MasterWorker): void {
-    if (!worker.borrows || !worker.accepting || !this.listener) return;
+    if (!worker.accepting || !this.listener) return;
     this.listener.lendable.forEach((l, slot) => {
       const server = l.lendTo(worker);
       if (!server) return;

@@ -43,8 +43,6 @@ export class MasterWorker {
   killedByMaster = false;
   /** The configuration generation this worker was started with. */
   readonly generation: number;
-  /** Said at ready: it can accept on a lent listener. */
-  borrows = false;
 
   constructor(readonly child: ChildProcess, private readonly owner: WorkerOwner, generation: number) {
     this.generation = generation;
@@ -137,7 +135,6 @@ export class MasterWorker {
     switch (m.t) {
       case MASTER_MSG.READY:
         if (this.state === 'starting') this.state = 'ready';
-        this.borrows = m.lend === true;
         this.owner.workerReady(this);
         break;
       case MASTER_MSG.DONE:

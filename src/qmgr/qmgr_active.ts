@@ -43,7 +43,7 @@ import { strerror } from '../util/strerror.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { MAIL_QUEUE, MAIL_QUEUE_STAT, queuePath } from '../global/mail_queue.js';
 import { mailOpenOk } from '../global/mail_open_ok.js';
-import { updateQueueFileInPlace, updateWarnTime, writeAt } from '../global/queue_file_update.js';
+import { updateRecordType, updateWarnTime } from '../global/queue_file_update.js';
 import { REC_TYPE } from '../global/rec_type.js';
 import { BOUNCE_FLAG, type BounceClientOptions, bounceFlush, deferFlush, deferWarn, traceFlush } from '../global/bounce_clnt.js';
 import { DEL_REQ_FLAG } from '../global/deliver_request.js';
@@ -142,14 +142,11 @@ function removeDeferLog(deferLog: string, queueId: string): void {
   }
 }
 
+const ATTR_ONLY: ReadonlySet<number> = new Set([REC_TYPE.ATTR]);
+
 /** Postfix qmgr_message_kill_record(): the envelope record at `offset` becomes a killed record. */
 async function killRecord(path: string, offset: number): Promise<void> {
-  const r = await updateQueueFileInPlace(path, {}, async (handle) => {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, offset);
-    if (byte[0] !== REC_TYPE.ATTR) return { ok: false, message: `${path}: no attribute record at offset ${offset}` };
-    return writeAt(handle, path, Buffer.from([REC_TYPE.KILL]), offset);
-  });
+  const r = await updateRecordType(path, offset, ATTR_ONLY, REC_TYPE.KILL, 'no attribute record');
   if (!r.ok) msgWarn(`update queue file ${path}: ${r.message}`);
 }
 

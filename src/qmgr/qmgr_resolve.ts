@@ -28,6 +28,7 @@ import { MAIL_SERVICE } from '../global/mail_proto.js';
 import { RESOLVE_CLASS, RESOLVE_FLAG, type ResolveClient, type ResolveReply } from '../global/resolve_clnt.js';
 import { DEL_REQ_FLAG, DEL_REQ_TRACE_ONLY_MASK } from '../global/deliver_request.js';
 import type { Recipient } from '../global/recipient_list.js';
+import { RecentAnswers } from '../util/recent_answers.js';
 import type { QmgrMessage } from './qmgr_message.js';
 import { QMGR_SCAN } from './qmgr_scan.js';
 
@@ -39,35 +40,29 @@ export const RESOLVE_CACHE_MAX_ENTRIES = 10_000;
 export const RESOLVE_CACHE_TTL_MS = 60_000;
 
 export class ResolveCache {
-  readonly #map = new Map<string, { at: number; reply: ResolveReply }>();
+  readonly #answers: RecentAnswers<ResolveReply>;
 
   constructor(
     readonly client: ResolveClient,
-    readonly now: () => number = Date.now,
-    readonly maxEntries = RESOLVE_CACHE_MAX_ENTRIES,
-    readonly ttlMs = RESOLVE_CACHE_TTL_MS,
-  ) {}
+    now: () => number = Date.now,
+    maxEntries = RESOLVE_CACHE_MAX_ENTRIES,
+    ttlMs = RESOLVE_CACHE_TTL_MS,
+  ) {
+    this.#answers = new RecentAnswers(ttlMs, maxEntries, now);
+  }
 
   async resolve(verify: boolean, sender: string, address: string): Promise<ResolveReply> {
     const key = `${verify ? 'v' : 'r'}\0${sender}\0${address}`;
-    const hit = this.#map.get(key);
-    const now = this.now();
-    if (hit && now - hit.at < this.ttlMs) return { ...hit.reply };
+    const hit = this.#answers.get(key);
+    if (hit) return { ...hit };
     const reply = verify ? await this.client.verify(sender, address) : await this.client.resolve(sender, address);
     // A failed lookup is not remembered: the next message tries again.
-    if ((reply.flags & RESOLVE_FLAG.FAIL) === 0) {
-      this.#map.delete(key);
-      if (this.#map.size >= this.maxEntries) {
-        const oldest = this.#map.keys().next();
-        if (!oldest.done) this.#map.delete(oldest.value);
-      }
-      this.#map.set(key, { at: now, reply: { ...reply } });
-    }
+    if ((reply.flags & RESOLVE_FLAG.FAIL) === 0) this.#answers.set(key, { ...reply });
     return reply;
   }
 
   clear(): void {
-    this.#map.clear();
+    this.#answers.clear();
   }
 }
 

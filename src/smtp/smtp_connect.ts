@@ -119,7 +119,8 @@ async function cachePolicy(state: SmtpState, dest: string): Promise<void> {
   state.cacheLoad = state.cacheStore = false;
   // A session authenticated for one sender must not carry another sender's mail.
   if (p.senderDependentAuth) return;
-  if (await p.cacheDestinations.match(dest).catch(() => false)) {
+  const listed = p.cacheDestinations.entries.length > 0 && (await p.cacheDestinations.match(dest).catch(() => false));
+  if (listed) {
     state.cacheLoad = state.cacheStore = true;
   } else if (p.cacheOnDemand) {
     state.cacheLoad = (state.req.flags & DEL_REQ_FLAG.CONN_LOAD) !== 0;
@@ -139,10 +140,10 @@ function reused(state: SmtpState, endp: string, session: SmtpSession): Reused {
   return { fromCache: true, session };
 }
 
-/** Has the session been used long enough (Postfix THIS_SESSION_IS_EXPIRED)? */
-function expired(state: SmtpState, session: SmtpSession): boolean {
+/** May the session be cached again: it was meant to be, and is not used up (Postfix THIS_SESSION_IS_EXPIRED)? */
+function reusable(state: SmtpState, session: SmtpSession): boolean {
   const limit = state.params.reuseCountLimit;
-  return Date.now() > session.expireAt || (limit > 0 && session.reuseCount >= limit);
+  return session.expireAt > 0 && Date.now() <= session.expireAt && !(limit > 0 && session.reuseCount >= limit);
 }
 
 /**
@@ -158,24 +159,22 @@ async function runSession(state: SmtpState, conn: Fresh | Reused, endp: string, 
   state.session = info;
   state.throttled = false;
   let session: SmtpSession | null = conn.fromCache ? conn.session : null;
+  let keep = false;
   try {
     if (!conn.fromCache) {
       const features = await smtpHelo(state, chat, info);
-      if (features) {
-        const cache = state.cacheStore;
-        session = { info, chat, features, cache, expireAt: cache ? conn.start + state.params.reuseTimeLimitMs : 0, reuseCount: 0 };
-      }
+      if (features) session = { info, chat, features, expireAt: state.cacheStore ? conn.start + state.params.reuseTimeLimitMs : 0, reuseCount: 0 };
     }
     if (session) {
       finalIfDelivering();
       if (stats.connSetupDone === 0) stats.connSetupDone = Date.now();
       stats.reuseCount = session.reuseCount;
       const end = await smtpXfer(state, session, content, limits);
-      if (end === 'dead') session.cache = false;
-      else if (end === 'open' && session.cache && !expired(state, session)) session.cache = await smtpRset(state, chat);
-      if (state.throttled || expired(state, session)) session.cache = false;
+      keep = end !== 'dead' && reusable(state, session);
+      if (keep && end === 'open') keep = await smtpRset(state, chat);
+      if (state.throttled) keep = false;
     }
-    if (session?.cache && state.cache.saveEndp(endp, session, state.params.cacheTimeLimitMs)) {
+    if (session && keep && state.cache.saveEndp(endp, session, state.params.cacheTimeLimitMs)) {
       if (state.nexthopLabel !== null) state.cache.saveDest(state.nexthopLabel, endp, state.params.cacheTimeLimitMs);
     } else {
       await smtpQuit(state, chat);

@@ -65,8 +65,14 @@ export interface SmtpSession extends CachedSession {
   info: SessionInfo;
   chat: SmtpChat;
   features: SmtpFeatures;
-  /** The session may be cached after this transaction (Postfix expire_time > 0). */
-  cache: boolean;
+  /**
+   * Until when the connection may be reused (connect time plus
+   * smtp_connection_reuse_time_limit), ms; 0: it is not to be cached
+   * (Postfix expire_time).
+   */
+  expireAt: number;
+  /** Times it was taken from the cache (Postfix reuse_count). */
+  reuseCount: number;
 }
 
 /**

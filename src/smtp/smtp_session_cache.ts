@@ -27,13 +27,9 @@ import type { SmtpChat } from './smtp_chat.js';
 /** Most idle sessions one process keeps; more are closed instead of cached. */
 export const SESSION_CACHE_MAX_IDLE = 1000;
 
-/** What a cached session carries to its next use (Postfix smtp_session_passivate). */
+/** What the cache needs of a session: its connection (the rest travels along for the next use). */
 export interface CachedSession {
   chat: SmtpChat;
-  /** Connection lifetime ends (smtp_connection_reuse_time_limit after connect), ms. */
-  expireAt: number;
-  /** Transactions completed on this connection (Postfix reuse_count). */
-  reuseCount: number;
 }
 
 interface IdleEntry<T extends CachedSession> {

@@ -127,6 +127,8 @@ export function formatInt(n: number): string {
 
 /** The wire text of a long as Postfix sends it (C's "%lu" of a long). */
 export function formatLong(n: number | bigint): string {
+  // The usual case without a BigInt: %lu of a non-negative long is its decimal digits.
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) return String(n);
   const b = typeof n === 'bigint' ? n : Number.isSafeInteger(n) ? BigInt(n) : null;
   if (b === null || b < -(1n << 63n) || b >= 1n << 64n) throw new Attr0Error(`attr0: not a 64-bit integer: ${n}`);
   return (b < 0n ? b + (1n << 64n) : b).toString();

@@ -60,7 +60,6 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/** Message files left in queueDir's message queues, by queue. */
 /**
  * An instance (not started) whose local(8) delivers to mbox files under
  * ROOT/spool and reads its aliases from ROOT/aliases (hash:, built by the
@@ -87,6 +86,7 @@ export async function createLocalAliasInstance(prefix: string, sinkAddress: stri
   return inst;
 }
 
+/** Message files left in queueDir's message queues, by queue. */
 export function queueFiles(queueDir: string): Record<(typeof MESSAGE_QUEUES)[number], string[]> {
   const out = {} as Record<(typeof MESSAGE_QUEUES)[number], string[]>;
   for (const q of MESSAGE_QUEUES) out[q] = filesUnder(join(queueDir, q));
